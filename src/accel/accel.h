@@ -1,0 +1,81 @@
+/* The accelerator interface: what the VMM needs from a CPU back end.
+ *
+ * Two back ends implement it: kvm (hardware-assisted, /dev/kvm) and soft
+ * (isola's own x86-64 CPU). Everything else in isola — memory, buses, devices,
+ * the boot code — is shared and does not know which one runs the guest.
+ *
+ * Threading: vcpu_run, get/set_* are called only from that vCPU's own thread
+ * (or before it starts / after it stopped). kick and irq_set may be called from
+ * any thread. */
+#ifndef ISOLA_ACCEL_H
+#define ISOLA_ACCEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arch/x86/regs.h"
+
+struct guest_mem;
+struct accel;
+struct vcpu;
+struct vm;
+
+enum vcpu_exit_kind {
+	VCPU_EXIT_IO,           /* port I/O: dispatch on the pio bus, then run again */
+	VCPU_EXIT_MMIO,         /* MMIO outside RAM: dispatch on the mmio bus */
+	VCPU_EXIT_HALT,         /* HLT with no interrupt controller in the back end */
+	VCPU_EXIT_KICKED,       /* vcpu_kick() or a signal interrupted the run */
+	VCPU_EXIT_SHUTDOWN,     /* triple fault */
+	VCPU_EXIT_RESET,        /* the back end saw a system reset request */
+	VCPU_EXIT_POWEROFF,     /* the back end saw a power-off request */
+	VCPU_EXIT_DEBUG,        /* breakpoint / single step (gdb stub) */
+	VCPU_EXIT_ERROR,        /* emulation failure, entry failure: see error */
+};
+
+struct vcpu_exit {
+	enum vcpu_exit_kind kind;
+	union {
+		struct {
+			uint16_t port;
+			uint8_t size;     /* 1, 2 or 4 */
+			bool is_write;
+			uint32_t count;   /* > 1 for string I/O (REP INS/OUTS) */
+			uint8_t *data;    /* count * size bytes; reads are filled in by isola */
+		} io;
+		struct {
+			uint64_t addr;
+			uint8_t size;     /* 1, 2, 4 or 8 */
+			bool is_write;
+			uint8_t *data;
+		} mmio;
+		struct {
+			char what[96];    /* one line: what failed */
+			uint64_t detail[4];
+		} error;
+	};
+};
+
+struct accel_ops {
+	const char *name;
+	/* Create the VM-wide part and map guest memory. 0 or -errno; *why gets a
+	 * one-line reason on failure (static string). */
+	int (*vm_create)(struct vm *vm, struct accel **out, const char **why);
+	void (*vm_destroy)(struct accel *acc);
+	int (*vcpu_create)(struct accel *acc, int index, struct vcpu **out);
+	void (*vcpu_destroy)(struct vcpu *vcpu);
+	/* Run until an exit that needs the VMM. 0 or -errno. */
+	int (*vcpu_run)(struct vcpu *vcpu, struct vcpu_exit *exit);
+	/* Make vcpu_run return VCPU_EXIT_KICKED soon; safe from any thread. */
+	void (*vcpu_kick)(struct vcpu *vcpu);
+	int (*get_regs)(struct vcpu *vcpu, struct x86_regs *r);
+	int (*set_regs)(struct vcpu *vcpu, const struct x86_regs *r);
+	int (*get_sregs)(struct vcpu *vcpu, struct x86_sregs *s);
+	int (*set_sregs)(struct vcpu *vcpu, const struct x86_sregs *s);
+	/* Drive an interrupt line (GSI) of the back end's interrupt controllers. */
+	int (*irq_set)(struct accel *acc, unsigned gsi, int level);
+};
+
+extern const struct accel_ops accel_kvm_ops;
+extern const struct accel_ops accel_soft_ops;
+
+#endif

@@ -1,0 +1,31 @@
+/* struct vm_config: everything the user asked for, validated once. After
+ * config_validate() succeeds, the rest of isola trusts it. */
+#ifndef ISOLA_CONFIG_H
+#define ISOLA_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum accel_choice { ACCEL_AUTO, ACCEL_KVM, ACCEL_SOFT };
+enum on_reset { ON_RESET_EXIT, ON_RESET_RESTART };
+
+struct vm_config {
+	const char *kernel;     /* bzImage or ELF64; NULL: the guest kit's default */
+	const char *initrd;     /* may be NULL */
+	const char *cmdline;    /* kernel command line; NULL: default */
+	unsigned cpus;          /* 1..CONFIG_MAX_CPUS */
+	uint64_t memory;        /* bytes */
+	enum accel_choice accel;
+	enum on_reset on_reset;
+	const char *serial_in;  /* NULL: stdin */
+	bool kernel_is_default; /* kernel came from the guest kit */
+};
+
+#define CONFIG_MAX_CPUS 64
+#define CONFIG_MIN_MEMORY (16ull << 20)
+#define CONFIG_DEFAULT_MEMORY (256ull << 20)
+
+/* Parse "256M", "1G", "1048576" (bytes), "512K". 0 or -EINVAL. */
+int config_parse_size(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,72 @@
+/* struct vm: one virtual machine and its wiring. */
+#ifndef ISOLA_VM_H
+#define ISOLA_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "accel/accel.h"
+#include "arch/x86/regs.h"
+#include "bus.h"
+#include "config.h"
+#include "device.h"
+#include "irq.h"
+#include "memory.h"
+
+struct eventloop;
+
+/* Why the VM stopped; maps to isola's exit status (see docs/exit-status.md). */
+enum vm_stop_reason {
+	VM_RUNNING = 0,
+	VM_STOP_POWEROFF,     /* ACPI power-off: status 0 */
+	VM_STOP_RESET,        /* reset with --on-reset exit: status 0 */
+	VM_STOP_USER,         /* Ctrl-A x, SIGINT/SIGTERM: status 0 / 128+sig */
+	VM_STOP_DEBUG_EXIT,   /* debug-exit port: status (value << 1) | 1 */
+	VM_STOP_CRASH,        /* triple fault, emulation failure: status 4 */
+	VM_STOP_HOST_ERROR,   /* isola could not go on (a host call failed): status 6 */
+};
+
+#define EXIT_OK          0
+#define EXIT_USAGE       2
+#define EXIT_GUEST_CRASH 4
+#define EXIT_HOST_ERROR  6
+
+struct vcpu_thread {
+	struct vm *vm;
+	int index;
+	struct vcpu *vcpu;
+	pthread_t thread;
+	bool started;
+};
+
+struct vm {
+	struct vm_config cfg;
+	struct guest_mem mem;
+	struct bus pio, mmio;
+	struct device *devices;       /* creation order */
+	const struct accel_ops *accel_ops;
+	struct accel *accel;
+	struct irq_router irq;
+	struct vcpu_thread vcpus[CONFIG_MAX_CPUS];
+	struct x86_regs boot_regs;    /* entry state for the boot vCPU */
+	struct x86_sregs boot_sregs;
+	struct eventloop *loop;
+	int stop_efd;                 /* eventfd: a vCPU asks the main thread to stop */
+	_Atomic int stop_reason;      /* enum vm_stop_reason; first writer wins */
+	_Atomic int stop_status;      /* exit status to use */
+	_Atomic bool reset_pending;   /* a reset was requested and will restart */
+	struct device *uart;          /* the console UART, for the event loop */
+};
+
+/* Ask the VM to stop (any thread). The first request wins; later ones are
+ * ignored. status is the process exit status to use. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status);
+
+/* A system reset (0xcf9, i8042, triple fault on restart policy...). */
+void vm_request_reset(struct vm *vm);
+
+/* Add a device to the VM's list (the VM destroys it) and claim its ranges. */
+void vm_add_device(struct vm *vm, struct device *dev);
+
+#endif
