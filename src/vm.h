@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "accel/accel.h"
 #include "arch/x86/regs.h"
@@ -66,7 +67,22 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status);
 /* A system reset (0xcf9, i8042, triple fault on restart policy...). */
 void vm_request_reset(struct vm *vm);
 
-/* Add a device to the VM's list (the VM destroys it) and claim its ranges. */
+/* Add a device to the VM's list (the VM resets, saves and destroys it); the
+ * device claims its own bus ranges. */
 void vm_add_device(struct vm *vm, struct device *dev);
+
+/* Build the VM: memory, accelerator, devices, guest image, vCPUs. 0 or
+ * -errno with one line in err and the exit status to use in *status (2 when
+ * the user's input is at fault). On failure call vm_destroy. */
+int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *ops,
+	     char *err, size_t errlen, int *status) __attribute__((warn_unused_result));
+/* Start the vCPU threads. */
+int vm_start(struct vm *vm);
+/* Kick all vCPUs and join their threads (after a stop request). */
+void vm_join(struct vm *vm);
+/* Tear everything down (joins first). Safe on a partly built VM. */
+void vm_destroy(struct vm *vm);
+/* Print a vCPU's registers to stderr (crash reports). */
+void vm_dump_vcpu(struct vm *vm, int index);
 
 #endif
