@@ -57,6 +57,9 @@ struct vcpu_exit {
 
 struct accel_ops {
 	const char *name;
+	/* NULL if this back end can run guests on this host and build, else a
+	 * one-line reason (static string). Cheap; used by --accel auto. */
+	const char *(*unavailable)(void);
 	/* Create the VM-wide part and map guest memory. 0 or -errno; *why gets a
 	 * one-line reason on failure (static string). */
 	int (*vm_create)(struct vm *vm, struct accel **out, const char **why);

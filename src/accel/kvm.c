@@ -94,6 +94,16 @@ static int kvm_open(int *fd_out, const char **why)
 	return 0;
 }
 
+static const char *kvm_unavailable(void)
+{
+	int fd;
+	const char *why = NULL;
+	if (kvm_open(&fd, &why))
+		return why;
+	close(fd);
+	return NULL;
+}
+
 static void kvm_vm_destroy(struct accel *acc)
 {
 	if (!acc)
@@ -465,6 +475,7 @@ static int kvm_irq_set(struct accel *acc, unsigned gsi, int level)
 
 const struct accel_ops accel_kvm_ops = {
 	.name = "kvm",
+	.unavailable = kvm_unavailable,
 	.vm_create = kvm_vm_create,
 	.vm_destroy = kvm_vm_destroy,
 	.vcpu_create = kvm_vcpu_create,

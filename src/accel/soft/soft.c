@@ -10,7 +10,13 @@ static int soft_vm_create(struct vm *vm, struct accel **out, const char **why)
 	return -ENOSYS;
 }
 
+static const char *soft_unavailable(void)
+{
+	return "the soft CPU is not yet available in this build";
+}
+
 const struct accel_ops accel_soft_ops = {
 	.name = "soft",
+	.unavailable = soft_unavailable,
 	.vm_create = soft_vm_create,
 };
