@@ -71,11 +71,13 @@ void vm_request_reset(struct vm *vm);
  * device claims its own bus ranges. */
 void vm_add_device(struct vm *vm, struct device *dev);
 
-/* Build the VM: memory, accelerator, devices, guest image, vCPUs. 0 or
+/* Build the VM: memory, accelerator, devices, guest image, vCPUs; the
+ * console UART (vm->uart) reports to *console. 0 or
  * -errno with one line in err and the exit status to use in *status (2 when
  * the user's input is at fault). On failure call vm_destroy. */
+struct uart_host_ops;
 int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *ops,
-	     char *err, size_t errlen, int *status) __attribute__((warn_unused_result));
+	     const struct uart_host_ops *console, char *err, size_t errlen, int *status) __attribute__((warn_unused_result));
 /* Start the vCPU threads. */
 int vm_start(struct vm *vm);
 /* Kick all vCPUs and join their threads (after a stop request). */
