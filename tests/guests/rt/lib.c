@@ -12,6 +12,8 @@
  * interrupts (the guest has no IDT); DTR and RTS asserted, no loopback. */
 void uart_init(void)
 {
+	/* DLAB off first: with it on, offset 1 is DLM, not IER. */
+	outb(COM1 + UART_LCR, 0x03);
 	outb(COM1 + UART_IER, 0x00);
 	outb(COM1 + UART_LCR, UART_LCR_DLAB);
 	outb(COM1 + UART_DLL, 0x01);
