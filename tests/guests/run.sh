@@ -15,7 +15,7 @@ ISOLA=${ISOLA:-$BUILD/isola}
 GDIR=$BUILD/guests
 ACCELS=${GUEST_ACCELS:-kvm soft}
 SCALE=${GUEST_TIMEOUT_SCALE:-1}
-ALL_GUESTS="hello cpuid memprobe unclaimed rtc hostile poweroff reset reset_i8042 triple"
+ALL_GUESTS="hello cpuid memprobe unclaimed rtc acpi hostile poweroff reset reset_i8042 triple"
 GUESTS=${GUESTS:-$ALL_GUESTS}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/isola-guests.XXXXXX") || exit 0
@@ -47,6 +47,8 @@ case_spec() {
 	unclaimed) ;;
 	rtc)       G_ARGS=(--cmdline "host_time=$(date -u +%s)"); G_TIMEOUT=90 ;;
 	hostile)   G_TIMEOUT=600 ;;
+	acpi)      # ends in the S5 power-off its tables describe
+		G_STATUS=0 G_PASSLINE= G_STDOUT_RE='^ACPI tables valid; powering off' ;;
 	poweroff)  G_STATUS=0 G_PASSLINE= G_STDOUT_RE='^still here, as expected' ;;
 	reset)     G_STATUS=0 G_PASSLINE= G_STDOUT_RE='^writing 0x06 to port 0xcf9$'
 		   G_STDERR_RE='[Rr][Ee][Ss][Ee][Tt]' ;;
