@@ -36,7 +36,11 @@ static void host_virt_probe(struct host_virt *h)
 	"/dev/kvm here is PVM (kvm_pvm, no VT-x/AMD-V): an unmodified guest "  \
 	"runs under KVM's instruction emulator, about 1 us per instruction"
 
-static const struct accel_ops *choose_accel(const struct vm_config *cfg)
+/* The back end for cfg->accel. Errors end isola here (one line, status 2);
+ * the line that says what was chosen, or warns, goes to *note and is printed
+ * once the VM is built, so a bad kernel file still gets exactly one line. */
+static const struct accel_ops *choose_accel(const struct vm_config *cfg, char *note,
+					    size_t notelen)
 {
 	struct host_virt h;
 	host_virt_probe(&h);
@@ -45,7 +49,7 @@ static const struct accel_ops *choose_accel(const struct vm_config *cfg)
 		if (h.kvm_problem)
 			die_usage("--accel kvm: %s", h.kvm_problem);
 		if (h.pvm)
-			log_msg("warning: --accel kvm: %s", PVM_SLOW_WARNING);
+			snprintf(note, notelen, "warning: --accel kvm: %s", PVM_SLOW_WARNING);
 		return &accel_kvm_ops;
 	case ACCEL_SOFT:
 		if (h.soft_problem)
@@ -58,19 +62,19 @@ static const struct accel_ops *choose_accel(const struct vm_config *cfg)
 	 * tell one from its image yet: on PVM, auto treats every guest as
 	 * unmodified. */
 	if (!h.kvm_problem && !h.pvm) {
-		log_msg("accel auto: kvm (/dev/kvm with hardware virtualisation)");
+		snprintf(note, notelen, "accel auto: kvm (/dev/kvm with hardware virtualisation)");
 		return &accel_kvm_ops;
 	}
 	const char *why_not_kvm = h.kvm_problem ? h.kvm_problem
 				  : "/dev/kvm here is PVM, which cannot run an unmodified "
 				    "guest natively";
 	if (!h.soft_problem) {
-		log_msg("accel auto: soft (%s)", why_not_kvm);
+		snprintf(note, notelen, "accel auto: soft (%s)", why_not_kvm);
 		return &accel_soft_ops;
 	}
 	if (!h.kvm_problem) {
-		log_msg("warning: accel auto: kvm, because %s; %s", h.soft_problem,
-			PVM_SLOW_WARNING);
+		snprintf(note, notelen, "warning: accel auto: kvm, because %s%s%s", h.soft_problem,
+			 h.pvm ? "; " : "", h.pvm ? PVM_SLOW_WARNING : "");
 		return &accel_kvm_ops;
 	}
 	die_usage("no CPU back end can run here: kvm: %s; soft: %s", h.kvm_problem,
@@ -115,7 +119,8 @@ static const char *stop_reason_text(int why)
 
 int isola_run(const struct vm_config *cfg)
 {
-	const struct accel_ops *ops = choose_accel(cfg);
+	char note[512] = "";
+	const struct accel_ops *ops = choose_accel(cfg, note, sizeof(note));
 
 	/* Signals that end isola are read from a signalfd by the main loop, so
 	 * they stop the VM in order and the terminal is restored. Blocked
@@ -159,6 +164,10 @@ int isola_run(const struct vm_config *cfg)
 			vm_destroy(vm);
 			free(vm);
 			break;
+		}
+		if (note[0]) {
+			log_msg("%s", note);
+			note[0] = '\0';
 		}
 		console_attach(&con, vm, vm->uart);
 		if (eventloop_add(loop, vm->stop_efd, EPOLLIN, run_on_stop, &rs) ||

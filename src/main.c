@@ -1,0 +1,221 @@
+/* isola: command line → struct vm_config → vm_build → run. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "run.h"
+
+static const char usage_main[] =
+	"usage: isola COMMAND [options]\n"
+	"\n"
+	"isola is a virtual machine monitor: it runs x86-64 guests on a kvm or a\n"
+	"software CPU back end.\n"
+	"\n"
+	"commands:\n"
+	"  run        boot a guest (with no --kernel, the guest kit's default guest)\n"
+	"\n"
+	"  isola --help, isola --version, isola run --help\n";
+
+static const char usage_run[] =
+	"usage: isola run [options]\n"
+	"\n"
+	"  --kernel FILE        bzImage or ELF64 kernel (default: the guest kit's)\n"
+	"  --initrd FILE        initial ramdisk\n"
+	"  --cmdline STRING     kernel command line\n"
+	"  --cpus N             virtual CPUs, 1.." "64" " (default 1)\n"
+	"  --memory SIZE        guest RAM, e.g. 256M, 2G (default 256M)\n"
+	"  --accel auto|kvm|soft  CPU back end (default auto: kvm only where it runs\n"
+	"                       the guest natively, else soft)\n"
+	"  --on-reset exit|restart  what a guest reset does (default exit)\n"
+	"  --serial-in FILE     feed the serial console from FILE instead of stdin\n"
+	"\n"
+	"The guest's serial console is this terminal. Ctrl-A x quits, Ctrl-A h help.\n"
+	"\n"
+	"Exit status: 0 guest powered off, reset, or Ctrl-A x; 2 bad usage or input;\n"
+	"4 guest crashed (triple fault, emulation failure: registers on stderr);\n"
+	"6 host error while running; odd values (v << 1) | 1 from the debug-exit\n"
+	"port 0x501; 128+N killed by signal N.\n";
+
+/* The guest kit lives next to the binary (build/guestkit) unless
+ * ISOLA_GUESTKIT names another directory. */
+static char *guestkit_file(const char *name)
+{
+	char dir[PATH_MAX];
+	const char *env = getenv("ISOLA_GUESTKIT");
+	if (env && *env) {
+		snprintf(dir, sizeof(dir), "%s", env);
+	} else {
+		ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+		if (n < 0)
+			return NULL;
+		dir[n] = '\0';
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			return NULL;
+		snprintf(slash, sizeof(dir) - (slash - dir), "/guestkit");
+	}
+	char *path;
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		return NULL;
+	return path;
+}
+
+static void check_readable_file(const char *opt, const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		die_usage("%s %s: %s", opt, path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		die_usage("%s %s: not a regular file", opt, path);
+	if (access(path, R_OK) < 0)
+		die_usage("%s %s: cannot read it: %s", opt, path, strerror(errno));
+}
+
+static uint64_t host_ram(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), sz = sysconf(_SC_PAGESIZE);
+	return pages > 0 && sz > 0 ? (uint64_t)pages * (uint64_t)sz : 0;
+}
+
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_ACCEL,
+       OPT_ON_RESET, OPT_SERIAL_IN, OPT_HELP };
+
+static const struct option run_options[] = {
+	{ "kernel", required_argument, 0, OPT_KERNEL },
+	{ "initrd", required_argument, 0, OPT_INITRD },
+	{ "cmdline", required_argument, 0, OPT_CMDLINE },
+	{ "cpus", required_argument, 0, OPT_CPUS },
+	{ "memory", required_argument, 0, OPT_MEMORY },
+	{ "accel", required_argument, 0, OPT_ACCEL },
+	{ "on-reset", required_argument, 0, OPT_ON_RESET },
+	{ "serial-in", required_argument, 0, OPT_SERIAL_IN },
+	{ "help", no_argument, 0, OPT_HELP },
+	{ 0, 0, 0, 0 },
+};
+
+static void parse_run(int argc, char **argv, struct vm_config *cfg)
+{
+	*cfg = (struct vm_config){ .cpus = 1, .memory = CONFIG_DEFAULT_MEMORY,
+				   .accel = ACCEL_AUTO, .on_reset = ON_RESET_EXIT };
+	opterr = 0;
+	optind = 1;
+	for (;;) {
+		int prev = optind;
+		int c = getopt_long(argc, argv, "", run_options, NULL);
+		if (c == -1)
+			break;
+		switch (c) {
+		case OPT_KERNEL: cfg->kernel = optarg; break;
+		case OPT_INITRD: cfg->initrd = optarg; break;
+		case OPT_CMDLINE: cfg->cmdline = optarg; break;
+		case OPT_SERIAL_IN: cfg->serial_in = optarg; break;
+		case OPT_CPUS: {
+			char *end;
+			errno = 0;
+			long n = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || n < 1 || n > CONFIG_MAX_CPUS)
+				die_usage("--cpus %s: give a number from 1 to %d", optarg,
+					  CONFIG_MAX_CPUS);
+			cfg->cpus = (unsigned)n;
+			break;
+		}
+		case OPT_MEMORY:
+			if (config_parse_size(optarg, &cfg->memory))
+				die_usage("--memory %s: not a size; write e.g. 256M or 2G", optarg);
+			break;
+		case OPT_ACCEL:
+			if (!strcmp(optarg, "auto"))
+				cfg->accel = ACCEL_AUTO;
+			else if (!strcmp(optarg, "kvm"))
+				cfg->accel = ACCEL_KVM;
+			else if (!strcmp(optarg, "soft"))
+				cfg->accel = ACCEL_SOFT;
+			else
+				die_usage("--accel %s: choose auto, kvm or soft", optarg);
+			break;
+		case OPT_ON_RESET:
+			if (!strcmp(optarg, "exit"))
+				cfg->on_reset = ON_RESET_EXIT;
+			else if (!strcmp(optarg, "restart"))
+				cfg->on_reset = ON_RESET_RESTART;
+			else
+				die_usage("--on-reset %s: choose exit or restart", optarg);
+			break;
+		case OPT_HELP:
+			fputs(usage_run, stdout);
+			exit(0);
+		case ':':
+			die_usage("run: option %s needs a value (see isola run --help)",
+				  argv[prev]);
+		default:
+			die_usage("run: unknown option '%s' (see isola run --help)", argv[prev]);
+		}
+	}
+	if (optind < argc)
+		die_usage("run: unexpected argument '%s' (see isola run --help)", argv[optind]);
+
+	/* Validate once; the rest of isola trusts cfg. */
+	if (!cfg->kernel) {
+		char *k = guestkit_file("vmlinuz");
+		if (!k || access(k, R_OK) < 0)
+			die_usage("no --kernel given and the default guest kit is not built (%s "
+				  "missing): run 'make guestkit' or pass --kernel FILE",
+				  k ? k : "guestkit/vmlinuz");
+		cfg->kernel = k;
+		cfg->kernel_is_default = true;
+		if (!cfg->initrd) {
+			char *i = guestkit_file("initrd.img");
+			if (!i || access(i, R_OK) < 0)
+				die_usage("the guest kit has a kernel but no %s: run 'make "
+					  "guestkit'", i ? i : "initrd.img");
+			cfg->initrd = i;
+		}
+		if (!cfg->cmdline)
+			cfg->cmdline = "console=ttyS0 panic=-1";
+	}
+	check_readable_file("--kernel", cfg->kernel);
+	if (cfg->initrd)
+		check_readable_file("--initrd", cfg->initrd);
+	if (cfg->serial_in)
+		check_readable_file("--serial-in", cfg->serial_in);
+	if (cfg->memory < CONFIG_MIN_MEMORY)
+		die_usage("--memory: %llu MiB is too small; give at least %llu M",
+			  (unsigned long long)(cfg->memory >> 20),
+			  (unsigned long long)(CONFIG_MIN_MEMORY >> 20));
+	if (cfg->memory & 0xfff)
+		die_usage("--memory: must be a multiple of 4 KiB");
+	uint64_t ram = host_ram();
+	if (ram && cfg->memory > ram)
+		die_usage("--memory: %llu MiB is more than this host's %llu MiB of RAM",
+			  (unsigned long long)(cfg->memory >> 20),
+			  (unsigned long long)(ram >> 20));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		die_usage("no command given: try 'isola run', or 'isola --help'");
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("isola %s\n", ISOLA_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "run")) {
+		struct vm_config cfg;
+		parse_run(argc - 1, argv + 1, &cfg);
+		return isola_run(&cfg);
+	}
+	die_usage("unknown command '%s' (see isola --help)", cmd);
+}

@@ -1,0 +1,91 @@
+#!/bin/sh
+# The command line: help, version, and every kind of bad input gets exactly
+# one clear line on stderr and exit status 2.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+ISOLA=$BUILD/isola
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+KERNEL=$BUILD/guests/hello.elf
+
+pass() { echo "PASS: cli/$1"; }
+fail() { echo "FAIL: cli/$1 ($2)"; }
+
+# expect_ok NAME PATTERN CMD...: status 0, stdout matches PATTERN.
+expect_ok() {
+	name=$1 pat=$2
+	shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+	if [ $rc -ne 0 ]; then fail "$name" "status $rc, want 0"; return; fi
+	if ! grep -qE "$pat" "$tmp/out"; then fail "$name" "stdout lacks /$pat/"; return; fi
+	pass "$name"
+}
+
+# expect_usage NAME PATTERN CMD...: status 2, exactly one line on stderr
+# matching PATTERN, nothing on stdout.
+expect_usage() {
+	name=$1 pat=$2
+	shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+	lines=$(wc -l <"$tmp/err")
+	if [ $rc -ne 2 ]; then fail "$name" "status $rc, want 2: $(head -c 300 "$tmp/err")"; return; fi
+	if [ "$lines" -ne 1 ]; then fail "$name" "$lines lines on stderr, want 1: $(head -c 300 "$tmp/err")"; return; fi
+	if ! grep -qE "$pat" "$tmp/err"; then fail "$name" "stderr '$(cat "$tmp/err")' lacks /$pat/"; return; fi
+	if [ -s "$tmp/out" ]; then fail "$name" "unexpected stdout"; return; fi
+	pass "$name"
+}
+
+expect_ok help 'usage: isola' "$ISOLA" --help
+expect_ok version '^isola [0-9]+\.[0-9]+\.[0-9]+$' "$ISOLA" --version
+expect_ok run-help '--kernel FILE' "$ISOLA" run --help
+expect_usage no-command "no command given" "$ISOLA"
+expect_usage unknown-command "unknown command 'frobnicate'" "$ISOLA" frobnicate
+expect_usage unknown-option "unknown option '--frobnicate'" "$ISOLA" run --frobnicate
+expect_usage option-needs-value "--kernel needs a value" "$ISOLA" run --kernel
+expect_usage stray-argument "unexpected argument 'extra'" "$ISOLA" run --kernel /etc/hostname extra
+expect_usage missing-kernel "--kernel $tmp/nope: No such file" "$ISOLA" run --kernel "$tmp/nope"
+expect_usage kernel-is-dir "--kernel $tmp: not a regular file" "$ISOLA" run --kernel "$tmp"
+expect_usage missing-initrd "--initrd $tmp/nope: No such file" "$ISOLA" run --kernel /etc/hostname --initrd "$tmp/nope"
+expect_usage cpus-zero "--cpus 0: give a number from 1 to 64" "$ISOLA" run --kernel /etc/hostname --cpus 0
+expect_usage cpus-too-many "--cpus 65: give a number" "$ISOLA" run --kernel /etc/hostname --cpus 65
+expect_usage cpus-not-number "--cpus two: give a number" "$ISOLA" run --kernel /etc/hostname --cpus two
+expect_usage memory-garbage "--memory lots: not a size" "$ISOLA" run --kernel /etc/hostname --memory lots
+expect_usage memory-too-small "--memory: 1 MiB is too small" "$ISOLA" run --kernel /etc/hostname --memory 1M
+expect_usage memory-too-large "--memory: .* more than this host's" "$ISOLA" run --kernel /etc/hostname --memory 64T
+expect_usage memory-unaligned "--memory: must be a multiple of 4 KiB" "$ISOLA" run --kernel /etc/hostname --memory 16777217
+expect_usage accel-unknown "--accel fast: choose auto, kvm or soft" "$ISOLA" run --kernel /etc/hostname --accel fast
+expect_usage on-reset-unknown "--on-reset reboot: choose exit or restart" "$ISOLA" run --kernel /etc/hostname --on-reset reboot
+
+# A file that is not a kernel: the loader says so (needs a working back end
+# to get that far).
+if [ -r /dev/kvm ]; then
+	printf 'this is not a kernel\n' >"$tmp/notakernel"
+	expect_usage not-a-kernel "kernel $tmp/notakernel: not a bzImage or ELF64" \
+		"$ISOLA" run --accel kvm --kernel "$tmp/notakernel"
+	head -c 100000 /dev/zero >"$tmp/zeros"
+	expect_usage zeros-not-a-kernel "kernel $tmp/zeros: not a bzImage or ELF64" \
+		"$ISOLA" run --accel kvm --kernel "$tmp/zeros"
+else
+	echo "SKIP: cli/not-a-kernel (no /dev/kvm)"
+fi
+
+# No /dev/kvm at all: a private mount namespace with an empty /dev.
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+	expect_usage no-dev-kvm "--accel kvm: /dev/kvm does not exist" \
+		unshare --mount sh -c "mount -t tmpfs none /dev && exec $ISOLA run --accel kvm --kernel /etc/hostname"
+else
+	echo "SKIP: cli/no-dev-kvm (needs root and unshare)"
+fi
+# No permission on /dev/kvm: run as nobody (/dev/kvm is root-only here).
+if [ "$(id -u)" = 0 ] && [ -e /dev/kvm ] && command -v setpriv >/dev/null &&
+   ! setpriv --reuid=65534 --regid=65534 --clear-groups test -r /dev/kvm; then
+	cp "$ISOLA" "$tmp/isola" && chmod 755 "$tmp" "$tmp/isola"
+	expect_usage no-kvm-permission "--accel kvm: no permission to open /dev/kvm" \
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$tmp/isola" run --accel kvm --kernel /etc/hostname
+else
+	echo "SKIP: cli/no-kvm-permission (needs root, setpriv and a root-only /dev/kvm)"
+fi
+exit 0
