@@ -109,7 +109,7 @@ static void parse_run(int argc, char **argv, struct vm_config *cfg)
 	optind = 1;
 	for (;;) {
 		int prev = optind;
-		int c = getopt_long(argc, argv, "", run_options, NULL);
+		int c = getopt_long(argc, argv, ":", run_options, NULL);
 		if (c == -1)
 			break;
 		switch (c) {

@@ -11,6 +11,8 @@
 
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
+#include "devices/acpi_pm.h"
+#include "devices/debug_exit.h"
 #include "devices/reset.h"
 #include "devices/rtc.h"
 #include "devices/uart16550.h"
@@ -142,23 +144,35 @@ static void *vcpu_thread_main(void *arg)
 	return NULL;
 }
 
-/* The legacy PC devices, at the ports the PC architecture gives them. */
+/* The legacy PC devices, at the ports the PC architecture gives them
+ * (arch/x86/layout.h). The debug-exit port is always there: a guest may stop
+ * itself through it, which it can do with ACPI anyway. */
 static int vm_attach_devices(struct vm *vm, const struct uart_host_ops *console, char *err,
 			     size_t errlen)
 {
-	const char *what = "uart16550";
+	static const struct {
+		const char *name;
+		int (*attach)(struct vm *vm, struct device **out);
+	} legacy[] = {
+		{ "rtc", rtc_attach },
+		{ "reset", reset_attach },
+		{ "acpi-pm", acpi_pm_attach },
+		{ "debug-exit", debug_exit_attach },
+	};
 	int rc = uart16550_attach(vm, PORT_COM1, IRQ_COM1, console, &vm->uart);
-	if (!rc) {
-		what = "rtc";
-		rc = rtc_attach(vm, NULL);
+	if (rc) {
+		snprintf(err, errlen, "creating the uart16550 device failed: %s", strerror(-rc));
+		return rc;
 	}
-	if (!rc) {
-		what = "reset";
-		rc = reset_attach(vm, NULL);
+	for (size_t i = 0; i < sizeof(legacy) / sizeof(legacy[0]); i++) {
+		rc = legacy[i].attach(vm, NULL);
+		if (rc) {
+			snprintf(err, errlen, "creating the %s device failed: %s", legacy[i].name,
+				 strerror(-rc));
+			return rc;
+		}
 	}
-	if (rc)
-		snprintf(err, errlen, "creating the %s device failed: %s", what, strerror(-rc));
-	return rc;
+	return 0;
 }
 
 int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *ops,

@@ -19,7 +19,7 @@ expect_ok() {
 	"$@" >"$tmp/out" 2>"$tmp/err" </dev/null
 	rc=$?
 	if [ $rc -ne 0 ]; then fail "$name" "status $rc, want 0"; return; fi
-	if ! grep -qE "$pat" "$tmp/out"; then fail "$name" "stdout lacks /$pat/"; return; fi
+	if ! grep -qE -e "$pat" "$tmp/out"; then fail "$name" "stdout lacks /$pat/"; return; fi
 	pass "$name"
 }
 
@@ -33,7 +33,7 @@ expect_usage() {
 	lines=$(wc -l <"$tmp/err")
 	if [ $rc -ne 2 ]; then fail "$name" "status $rc, want 2: $(head -c 300 "$tmp/err")"; return; fi
 	if [ "$lines" -ne 1 ]; then fail "$name" "$lines lines on stderr, want 1: $(head -c 300 "$tmp/err")"; return; fi
-	if ! grep -qE "$pat" "$tmp/err"; then fail "$name" "stderr '$(cat "$tmp/err")' lacks /$pat/"; return; fi
+	if ! grep -qE -e "$pat" "$tmp/err"; then fail "$name" "stderr '$(cat "$tmp/err")' lacks /$pat/"; return; fi
 	if [ -s "$tmp/out" ]; then fail "$name" "unexpected stdout"; return; fi
 	pass "$name"
 }
