@@ -1,0 +1,81 @@
+/* ACPI tables for the guest (ACPI spec 6.0): RSDP, XSDT, FADT, FACS, MADT and
+ * a DSDT, built in the BIOS area [LAYOUT_ACPI_RSDP, LAYOUT_ACPI_END), plus a
+ * small AML emitter for the DSDT body (ACPI spec 6.0 §20, "AML
+ * Specification") so that devices can be described by code, not byte blobs. */
+#ifndef ISOLA_X86_ACPI_H
+#define ISOLA_X86_ACPI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memory.h"
+
+#define ACPI_OEM_ID       "ISOLA "   /* 6 bytes */
+#define ACPI_OEM_TABLE_ID "ISOLAVM " /* 8 bytes */
+#define ACPI_CREATOR_ID   "ISLA"
+#define ACPI_MAX_CPUS     254        /* 8-bit APIC ids; the I/O APIC takes id ncpus */
+
+/* Sizes and field offsets the tests (and later readers) rely on. */
+#define ACPI_SDT_HEADER_LEN 36
+#define ACPI_RSDP_LEN       36
+#define ACPI_FADT_LEN       276      /* revision 6 */
+#define ACPI_FACS_LEN       64
+
+/* MADT (ACPI 6.0 §5.2.12) structure types used here. */
+#define ACPI_MADT_LOCAL_APIC     0
+#define ACPI_MADT_IO_APIC        1
+#define ACPI_MADT_INT_OVERRIDE   2
+#define ACPI_MADT_LOCAL_APIC_NMI 4
+#define ACPI_MADT_PCAT_COMPAT    1u
+#define ACPI_MADT_LAPIC_ENABLED  1u
+/* MPS INTI flags (ACPI 6.0 Table 5-50): polarity bits 1:0, trigger bits 3:2. */
+#define ACPI_MPS_ACTIVE_HIGH 0x1
+#define ACPI_MPS_ACTIVE_LOW  0x3
+#define ACPI_MPS_EDGE        (0x1 << 2)
+#define ACPI_MPS_LEVEL       (0x3 << 2)
+
+/* Build every table into bios, the host view of guest-physical
+ * [LAYOUT_ACPI_RSDP, LAYOUT_ACPI_END), for ncpus CPUs (APIC ids 0..ncpus-1).
+ * 0, -EINVAL (ncpus out of 1..ACPI_MAX_CPUS) or -ENOSPC. */
+int acpi_build(uint8_t *bios, unsigned ncpus);
+
+/* The same, into guest memory (which must cover the BIOS area). */
+int acpi_setup(struct guest_mem *mem, unsigned ncpus);
+
+/* 8-bit sum of len bytes; a valid table sums to 0. */
+uint8_t acpi_checksum(const void *p, size_t len);
+
+/* ---- AML emitter ----------------------------------------------------------
+ * Emit into a fixed buffer. The first error (-ENOSPC, or -EINVAL for a bad
+ * name) sticks in a->err and later calls do nothing, so a caller emits a whole
+ * body and checks once. Blocks (Package, Scope, Device) carry a PkgLength
+ * whose size depends on their content: *_begin returns a mark, aml_end(mark)
+ * encodes the length there (§20.2.4). */
+struct aml {
+	uint8_t *buf;
+	size_t len, cap;
+	int err;
+};
+
+void aml_init(struct aml *a, uint8_t *buf, size_t cap);
+void aml_byte(struct aml *a, uint8_t b);
+/* Integer with the shortest encoding: ZeroOp, OneOp, Byte/Word/DWord/QWordPrefix. */
+void aml_integer(struct aml *a, uint64_t v);
+/* StringPrefix, ASCII characters 0x01..0x7f, NUL. */
+void aml_string(struct aml *a, const char *s);
+/* NameString (§20.2.2): "\\_S5_", "_SB_.COM1", "_HID"; segments shorter than
+ * four characters are padded with '_'. */
+void aml_namestring(struct aml *a, const char *name);
+/* DefName: NameOp NameString; the caller emits the object next. */
+void aml_name(struct aml *a, const char *name);
+/* DefPackage: PackageOp PkgLength NumElements; then nelems objects; aml_end. */
+size_t aml_package_begin(struct aml *a, unsigned nelems);
+/* DefScope / DefDevice: then their TermList; aml_end. */
+size_t aml_scope_begin(struct aml *a, const char *name);
+size_t aml_device_begin(struct aml *a, const char *name);
+void aml_end(struct aml *a, size_t mark);
+
+/* The DSDT body isola ships (today: \_S5_ for poweroff). 0 or a->err. */
+int acpi_dsdt_body(struct aml *a);
+
+#endif
