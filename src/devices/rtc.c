@@ -97,7 +97,8 @@ struct rtc {
 	uint8_t cmos[RTC_CMOS_SIZE]; /* RAM, alarms, A, B; time while stopped */
 	int64_t offset_ns;      /* guest time = host time + offset_ns, while running */
 	bool stopped;           /* SET or divider reset: the time registers are bytes */
-	int64_t stopped_frac_ns;/* sub-second position when the clock stopped */
+	int64_t phase_ns;       /* while stopped: host times that are this modulo
+				 * 1 s are when the divider chain completes a second */
 	uint8_t flags;          /* PF | AF | UF accumulated since register C was read */
 	int64_t flags_ns;       /* host time up to which flags are accumulated */
 };
@@ -193,9 +194,14 @@ static int64_t rtc_parse_time(const struct rtc *r, const uint8_t *img)
 	return secs > RTC_MAX_SECS ? RTC_MAX_SECS : secs;
 }
 
+/* Saturating: offset_ns and a restored flags_ns are bounded, but a host clock
+ * or a snapshot far out of range must not make this overflow. */
 static int64_t rtc_guest_ns(const struct rtc *r, int64_t host_ns)
 {
-	return host_ns + r->offset_ns;
+	int64_t g;
+	if (__builtin_add_overflow(host_ns, r->offset_ns, &g))
+		return r->offset_ns > 0 ? INT64_MAX : INT64_MIN;
+	return g;
 }
 
 /* Periodic interrupt period for register A's RS bits ("Periodic Interrupt
@@ -270,26 +276,36 @@ static bool rtc_should_stop(const struct rtc *r)
 	return (r->cmos[RTC_REG_B] & REG_B_SET) || !rtc_divider_running(r);
 }
 
-/* Register A or B changed: stop or start the clock to match. */
+static int64_t floor_mod(int64_t a, int64_t b)
+{
+	return a - floor_div(a, b) * b;
+}
+
+/* Register A or B changed: stop or start the clock to match.
+ *
+ * The divider chain keeps its phase while SET holds the registers still
+ * ("Register B", SET), so when SET is cleared the next update comes when the
+ * chain completes its second, not a full second later. When the divider
+ * leaves reset the first update is 500 ms away ("Divider Control", DV2-0). */
 static void rtc_update_running(struct rtc *r, int64_t host_now, bool divider_was_running)
 {
-	bool stop = rtc_should_stop(r);
-	if (stop && !r->stopped) {
+	bool divider = rtc_divider_running(r);
+	if (!r->stopped) {
+		if (!rtc_should_stop(r))
+			return;
 		int64_t g = rtc_guest_ns(r, host_now);
-		int64_t secs = floor_div(g, NS_PER_SEC);
-		rtc_fill_time(r, secs, r->cmos);
-		r->stopped_frac_ns = g - secs * NS_PER_SEC;
+		rtc_fill_time(r, floor_div(g, NS_PER_SEC), r->cmos);
+		r->phase_ns = floor_mod(host_now - floor_mod(g, NS_PER_SEC), NS_PER_SEC);
 		r->stopped = true;
-	} else if (!stop && r->stopped) {
-		int64_t frac = r->stopped_frac_ns;
-		/* "Divider Control": after the divider chain leaves reset the
-		 * first update comes 500 ms later. */
-		if (!divider_was_running)
-			frac = NS_PER_SEC / 2;
-		int64_t secs = rtc_parse_time(r, r->cmos);
-		r->offset_ns = secs * NS_PER_SEC + frac - host_now;
-		r->stopped = false;
 	}
+	if (divider && !divider_was_running)
+		r->phase_ns = floor_mod(host_now + NS_PER_SEC / 2, NS_PER_SEC);
+	if (rtc_should_stop(r))
+		return;
+	int64_t frac = floor_mod(host_now - r->phase_ns, NS_PER_SEC);
+	int64_t secs = rtc_parse_time(r, r->cmos);
+	r->offset_ns = secs * NS_PER_SEC + frac - host_now;
+	r->stopped = false;
 }
 
 static bool rtc_uip(const struct rtc *r, int64_t host_now)
@@ -435,7 +451,7 @@ static int rtc_save(struct device *dev, struct snap_writer *w)
 	snap_bytes(w, r->cmos, RTC_CMOS_SIZE);
 	snap_u64(w, (uint64_t)r->offset_ns);
 	snap_u8(w, r->stopped);
-	snap_u64(w, (uint64_t)r->stopped_frac_ns);
+	snap_u64(w, (uint64_t)r->phase_ns);
 	snap_u8(w, r->flags);
 	snap_u64(w, (uint64_t)r->flags_ns);
 	snap_end(w);
@@ -456,12 +472,12 @@ static int rtc_restore(struct device *dev, struct snap_reader *rd)
 	snap_get_bytes(rd, cmos, RTC_CMOS_SIZE);
 	int64_t offset = (int64_t)snap_get_u64(rd);
 	bool stopped = snap_get_u8(rd) != 0;
-	int64_t frac = (int64_t)snap_get_u64(rd);
+	int64_t phase = (int64_t)snap_get_u64(rd);
 	uint8_t flags = snap_get_u8(rd);
 	int64_t flags_ns = (int64_t)snap_get_u64(rd);
 	if (rd->error)
 		return rd->error;
-	if (frac < 0 || frac >= NS_PER_SEC || offset < -RTC_MAX_OFFSET_NS ||
+	if (offset < -RTC_MAX_OFFSET_NS ||
 	    offset > RTC_MAX_OFFSET_NS)
 		return -EINVAL;
 	/* Stopped or running follows from registers A and B: a snapshot that
@@ -477,7 +493,7 @@ static int rtc_restore(struct device *dev, struct snap_reader *rd)
 	memcpy(r->cmos, cmos, RTC_CMOS_SIZE);
 	r->offset_ns = offset;
 	r->stopped = stopped;
-	r->stopped_frac_ns = frac;
+	r->phase_ns = floor_mod(phase, NS_PER_SEC);
 	r->flags = flags & (REG_C_PF | REG_C_AF | REG_C_UF);
 	r->flags_ns = flags_ns;
 	pthread_mutex_unlock(&r->lock);
