@@ -269,3 +269,123 @@ TEST(legacy_attach_on_the_pio_bus)
 	bus_destroy(&vm->pio);
 	free(vm);
 }
+
+/* xorshift64*: a fixed sequence, so a failure reproduces. */
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dull;
+}
+
+/* A hostile guest: random sizes, ports and values on every legacy port, with
+ * the host pushing and draining the UART in between. Nothing may crash (run
+ * under ASan/UBSan by make test-asan), and what the guest reads back must
+ * stay within what the hardware can show. */
+TEST(legacy_random_accesses_stay_sane)
+{
+	struct vm *vm = test_vm();
+	CHECK(vm != NULL);
+	if (!vm)
+		return;
+	bus_init(&vm->pio, "pio");
+	struct device *uart = NULL;
+	CHECK_EQ(uart16550_attach(vm, PORT_COM1, IRQ_COM1, NULL, &uart), 0);
+	CHECK_EQ(rtc_attach(vm, NULL), 0);
+	CHECK_EQ(reset_attach(vm, NULL), 0);
+	CHECK_EQ(acpi_pm_attach(vm, NULL), 0);
+	if (!uart)
+		return;
+	static const struct { uint16_t base, len; } ports[] = {
+		{ PORT_COM1, 8 }, { PORT_RTC, 2 }, { PORT_RESET_CF9, 1 },
+		{ PORT_I8042_DATA, 1 }, { PORT_I8042_CMD, 1 }, { PORT_ACPI_PM, PORT_ACPI_PM_LEN },
+	};
+	uint64_t s = 0x1234567887654321ull;
+	unsigned bad = 0;
+	for (int i = 0; i < 200000; i++) {
+		uint64_t r = rnd(&s);
+		unsigned p = (unsigned)(r % 6), size = 1u << ((r >> 8) % 4);
+		if (size > ports[p].len)
+			size = 1;
+		uint16_t port = (uint16_t)(ports[p].base + (r >> 16) % (ports[p].len - size + 1));
+		uint8_t data[8];
+		uint64_t v = rnd(&s);
+		memcpy(data, &v, sizeof(data));
+		bool write = (r >> 40) & 1;
+		CHECK(bus_access(&vm->pio, port, data, size, write));
+		if (!write && port == PORT_COM1 + 2 && size == 1 && (data[0] & 0x30))
+			bad++; /* IIR bits 5:4 are 0 on a 16550A */
+		if (!write && port == PORT_COM1 + 5 && size == 1 && (data[0] & 0x80))
+			bad++; /* no parity/framing errors are ever received */
+		if ((r >> 41) % 64 == 0) {
+			uint8_t buf[64];
+			uart16550_tx_drain(uart, buf, (r >> 48) % sizeof(buf));
+		}
+		if ((r >> 41) % 64 == 1)
+			uart16550_rx_push(uart, data, (r >> 48) % 8);
+		if (vm->stop_reason != VM_RUNNING)
+			vm->stop_reason = VM_RUNNING; /* keep going after a reset/power-off */
+	}
+	CHECK_EQ(bad, 0);
+	destroy_devices(vm);
+	bus_destroy(&vm->pio);
+	free(vm);
+}
+
+/* A corrupt snapshot section (right tag and CRC, garbage body) is refused or
+ * taken within bounds, never read past or trusted for sizes. */
+TEST(legacy_garbage_snapshots_refused)
+{
+	struct vm *vm = test_vm();
+	struct device *devs[] = { uart16550_create(NULL, NULL), rtc_create(NULL, NULL),
+				  reset_create(vm), acpi_pm_create(vm, NULL) };
+	static const char *tags[] = { "UART", "RTC ", "RSET", "PM1A" };
+	uint64_t s = 42;
+	for (int round = 0; round < 2000; round++) {
+		unsigned k = (unsigned)(round % 4);
+		uint8_t body[160];
+		size_t n = rnd(&s) % sizeof(body);
+		for (size_t i = 0; i < n; i++)
+			body[i] = (uint8_t)rnd(&s);
+		if (k == 0 && n > 16) {
+			body[11] = (uint8_t)(rnd(&s) % 20); /* rx count near the limit */
+			body[12 + body[11]] = 0xff;         /* a huge tx count */
+		}
+		struct snap_writer w;
+		snap_writer_init(&w);
+		snap_begin(&w, tags[k], 1);
+		snap_bytes(&w, body, n);
+		snap_end(&w);
+		CHECK_EQ(snap_finish(&w), 0);
+		struct snap_reader r;
+		CHECK_EQ(snap_reader_init(&r, w.buf, w.len), 0);
+		(void)devs[k]->ops->restore(devs[k], &r);
+		/* Whatever was taken, the registers still hold only what the
+		 * hardware can: restore masks each field. */
+		struct device *d = devs[k];
+		switch (k) {
+		case 0:
+			d->ops->write(d, 0, 3, 1, 0x03); /* DLAB off: offset 1 is IER */
+			CHECK_EQ(d->ops->read(d, 0, 1, 1) & 0xf0, 0);
+			CHECK_EQ(d->ops->read(d, 0, 4, 1) & 0xe0, 0); /* MCR */
+			CHECK_EQ(d->ops->read(d, 0, 5, 1) & 0x80, 0); /* LSR */
+			break;
+		case 1:
+			d->ops->write(d, 0, 0, 1, 0x0d);
+			CHECK_EQ(d->ops->read(d, 0, 1, 1), 0x80);
+			break;
+		case 2:
+			CHECK_EQ(d->ops->read(d, RESET_REGION_I8042_CMD, 0, 1) & 0x03, 0);
+			break;
+		default:
+			CHECK_EQ(d->ops->read(d, 0, 4, 1) & 0x01, 0x01);
+			CHECK_EQ(d->ops->read(d, 0, 2, 2) & ~0x4721ull, 0);
+			break;
+		}
+		snap_writer_free(&w);
+	}
+	for (unsigned k = 0; k < 4; k++)
+		devs[k]->ops->destroy(devs[k]);
+	free(vm);
+}
