@@ -75,6 +75,16 @@ TEST(rtc_binary_and_12_hour)
 	CHECK_EQ(cmos_read(dev, 0x04), 0x91); /* 11 PM */
 	cmos_write(dev, 0x0b, 0x06); /* binary, 24-hour */
 	CHECK_EQ(cmos_read(dev, 0x04), 23);
+	/* Writing hours in 12-hour mode: PM adds 12, 12 AM is 0. */
+	cmos_write(dev, 0x0b, 0x04);
+	cmos_write(dev, 0x04, 0x80 | 1);
+	cmos_write(dev, 0x0b, 0x06);
+	CHECK_EQ(cmos_read(dev, 0x04), 13);
+	cmos_write(dev, 0x0b, 0x04);
+	cmos_write(dev, 0x04, 12);
+	cmos_write(dev, 0x0b, 0x06);
+	CHECK_EQ(cmos_read(dev, 0x04), 0);
+	CHECK_EQ(cmos_read(dev, 0x07), 1); /* still the same day */
 	dev->ops->destroy(dev);
 }
 
