@@ -1,22 +1,207 @@
-/* The soft accelerator: isola's own x86-64 CPU. Not written yet; until it is,
- * asking for it fails with one clear line and --accel auto uses kvm. */
+/* The soft accelerator: isola's own x86-64 CPU behind struct accel_ops.
+ *
+ * This file is the glue: VM and vCPU objects, the register conversions, the
+ * kick, and the guest_mem write hook that keeps decoded code true. The CPU is
+ * in exec.c (loop), decode.c (Zydis + decode cache), mmu.c, except.c and the
+ * exec_*.c instruction groups; cpu.h explains how they fit together.
+ *
+ * Threads: vcpu_run and get/set_* run on the vCPU's own thread. vcpu_kick may
+ * come from any thread: it only sets an atomic flag that the loop polls every
+ * SOFT_KICK_INTERVAL instructions (and at every vcpu_run entry).
+ *
+ * HLT: there is no interrupt controller in soft yet (another issue brings the
+ * LAPIC, I/O APIC, PIC and PIT), so nothing could ever wake a halted vCPU:
+ * HLT completes (RIP moves past it) and vcpu_run returns VCPU_EXIT_HALT,
+ * whatever IF says. The VMM decides what a halt means. */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include "accel/accel.h"
+#include "accel/soft/cpu.h"
+#include "memory.h"
+#include "vm.h"
+
+#define SOFT_MAX_GSI 256
+
+struct accel {
+	struct vm *vm;
+	struct soft_vm svm;
+	/* Line levels from irq_set, kept for the interrupt controllers to come. */
+	_Atomic uint8_t gsi_level[SOFT_MAX_GSI];
+};
+
+struct vcpu {
+	struct soft_cpu cpu; /* first: large and aligned */
+	struct accel *acc;
+};
+
+/* ---- the VM-wide part ---- */
+
+int soft_vm_init(struct soft_vm *svm, struct guest_mem *mem)
+{
+	memset(svm, 0, sizeof(*svm));
+	svm->mem = mem;
+	svm->nr_pages = (gm_ram_end(mem) + SOFT_PAGE_SIZE - 1) / SOFT_PAGE_SIZE;
+	if (!svm->nr_pages)
+		return 0;
+	/* Untouched pages of the map cost nothing (only code pages get written). */
+	void *p = mmap(NULL, svm->nr_pages * sizeof(uint32_t), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	svm->page_gen = p;
+	return 0;
+}
+
+void soft_vm_destroy(struct soft_vm *svm)
+{
+	if (svm->page_gen)
+		munmap((void *)svm->page_gen, svm->nr_pages * sizeof(uint32_t));
+	svm->page_gen = NULL;
+}
+
+/* A write to guest-physical [gpa, gpa+len): invalidate decoded code there. */
+void soft_vm_note_write(struct soft_vm *svm, uint64_t gpa, uint64_t len)
+{
+	if (!len)
+		return;
+	uint64_t first = gpa >> 12, last = (gpa + len - 1) >> 12;
+	if (last < first) /* wrapped */
+		last = svm->nr_pages;
+	for (uint64_t p = first; p <= last && p < svm->nr_pages; p++) {
+		_Atomic uint32_t *g = &svm->page_gen[p];
+		if (atomic_load_explicit(g, memory_order_relaxed) & 1)
+			atomic_fetch_add(g, 1);
+	}
+}
+
+static void soft_on_write(void *opaque, uint64_t gpa, uint64_t len)
+{
+	soft_vm_note_write(opaque, gpa, len);
+}
+
+/* ---- accel_ops ---- */
 
 static int soft_vm_create(struct vm *vm, struct accel **out, const char **why)
 {
-	*why = "the soft CPU is not yet available in this build";
+#ifndef HAVE_ZYDIS
+	*why = "soft CPU unavailable: isola was built without Zydis "
+	       "(apt-get install libzydis-dev)";
 	return -ENOSYS;
+#else
+	struct accel *acc = calloc(1, sizeof(*acc));
+	int rc;
+
+	if (!acc) {
+		*why = "soft CPU: out of memory";
+		return -ENOMEM;
+	}
+	acc->vm = vm;
+	rc = soft_vm_init(&acc->svm, &vm->mem);
+	if (rc) {
+		*why = "soft CPU: cannot map the code-page generation table";
+		free(acc);
+		return rc;
+	}
+	vm->mem.on_write = soft_on_write;
+	vm->mem.on_write_opaque = &acc->svm;
+	*out = acc;
+	return 0;
+#endif
 }
 
-static const char *soft_unavailable(void)
+static void soft_vm_destroy_op(struct accel *acc)
 {
-	return "the soft CPU is not yet available in this build";
+	if (!acc)
+		return;
+	if (acc->vm && acc->vm->mem.on_write == soft_on_write) {
+		acc->vm->mem.on_write = NULL;
+		acc->vm->mem.on_write_opaque = NULL;
+	}
+	soft_vm_destroy(&acc->svm);
+	free(acc);
+}
+
+static int soft_vcpu_create(struct accel *acc, int index, struct vcpu **out)
+{
+	struct vcpu *v = aligned_alloc(64, (sizeof(*v) + 63) & ~(size_t)63);
+	int rc;
+
+	if (!v)
+		return -ENOMEM;
+	rc = soft_cpu_init(&v->cpu, &acc->svm, index);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	v->acc = acc;
+	*out = v;
+	return 0;
+}
+
+static void soft_vcpu_destroy(struct vcpu *v)
+{
+	if (!v)
+		return;
+	soft_cpu_destroy(&v->cpu);
+	free(v);
+}
+
+static int soft_vcpu_run(struct vcpu *v, struct vcpu_exit *exit)
+{
+	return soft_cpu_run(&v->cpu, exit);
+}
+
+static void soft_vcpu_kick(struct vcpu *v)
+{
+	atomic_store(&v->cpu.kick, true);
+}
+
+static int soft_get_regs(struct vcpu *v, struct x86_regs *r)
+{
+	soft_cpu_get_regs(&v->cpu, r);
+	return 0;
+}
+
+static int soft_set_regs(struct vcpu *v, const struct x86_regs *r)
+{
+	soft_cpu_set_regs(&v->cpu, r);
+	return 0;
+}
+
+static int soft_get_sregs(struct vcpu *v, struct x86_sregs *s)
+{
+	soft_cpu_get_sregs(&v->cpu, s);
+	return 0;
+}
+
+static int soft_set_sregs(struct vcpu *v, const struct x86_sregs *s)
+{
+	soft_cpu_set_sregs(&v->cpu, s);
+	return 0;
+}
+
+static int soft_irq_set(struct accel *acc, unsigned gsi, int level)
+{
+	if (gsi >= SOFT_MAX_GSI)
+		return -EINVAL;
+	atomic_store(&acc->gsi_level[gsi], (uint8_t)(level != 0));
+	return 0;
 }
 
 const struct accel_ops accel_soft_ops = {
 	.name = "soft",
-	.unavailable = soft_unavailable,
 	.vm_create = soft_vm_create,
+	.vm_destroy = soft_vm_destroy_op,
+	.vcpu_create = soft_vcpu_create,
+	.vcpu_destroy = soft_vcpu_destroy,
+	.vcpu_run = soft_vcpu_run,
+	.vcpu_kick = soft_vcpu_kick,
+	.get_regs = soft_get_regs,
+	.set_regs = soft_set_regs,
+	.get_sregs = soft_get_sregs,
+	.set_sregs = soft_set_sregs,
+	.irq_set = soft_irq_set,
 };

@@ -1,0 +1,291 @@
+/* SSE/SSE2 subset: the moves and bitwise logic compilers emit for memset,
+ * struct copies and zeroing (MOVAPS/MOVUPS/MOVDQA/MOVDQU/MOVNT*, MOVD/MOVQ,
+ * MOVSS/MOVSD, PXOR/XORPS/POR/PAND/PANDN...), PCMPEQB/W/D, PMOVMSKB (string
+ * scans), LDMXCSR/STMXCSR, FXSAVE/FXRSTOR and MOVNTI.
+ *
+ * Every one first checks CR0.EM (#UD), CR4.OSFXSR (#UD) and CR0.TS (#NM),
+ * SDM Vol. 3A §13.1. Legacy-encoded 128-bit memory operands must be 16-byte
+ * aligned except for the unaligned moves (#GP(0)). x87 arithmetic is not
+ * implemented: the x87 state exists for FXSAVE/FXRSTOR only. */
+#include <string.h>
+
+#include "accel/soft/cpu.h"
+
+#ifdef HAVE_ZYDIS
+#include <Zydis/Zydis.h>
+
+static int sse_check(struct soft_cpu *cpu)
+{
+	if ((cpu->cr0 & CR0_EM) || !(cpu->cr4 & X86_CR4_OSFXSR))
+		return soft_ud(cpu);
+	if (cpu->cr0 & CR0_TS)
+		return soft_raise(cpu, EXC_NM, false, 0);
+	return SOFT_OK;
+}
+
+static int mem_linear(struct soft_cpu *cpu, const struct soft_insn *in,
+		      const struct soft_operand *op, unsigned len, bool write, bool aligned,
+		      uint64_t *lin)
+{
+	int rc = soft_seg_linear(cpu, op->seg, soft_op_ea(cpu, in, op), len, write, lin);
+	if (!rc && aligned && (*lin & 15))
+		return soft_gp0(cpu);
+	return rc;
+}
+
+/* Read len bytes of operand i (xmm register, memory or GPR) into buf. */
+static int vec_read(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint8_t *buf,
+		    unsigned len, bool aligned)
+{
+	const struct soft_operand *op = &in->op[i];
+	uint64_t lin, v;
+	memset(buf, 0, 16);
+	if (op->kind == SOP_REG && op->rclass == SREG_XMM) {
+		memcpy(buf, cpu->xmm[op->reg], len);
+		return SOFT_OK;
+	}
+	if (op->kind == SOP_MEM) {
+		int rc = mem_linear(cpu, in, op, len, false, aligned, &lin);
+		return rc ? rc : soft_lin_read(cpu, lin, buf, len, cpu->cpl == 3);
+	}
+	int rc = soft_op_read(cpu, in, i, &v);
+	if (!rc)
+		memcpy(buf, &v, len > 8 ? 8 : len);
+	return rc;
+}
+
+/* Write len bytes to operand 0. An xmm destination: zero_upper clears the
+ * rest of the register, else it is kept. A GPR destination is zero-extended. */
+static int vec_write(struct soft_cpu *cpu, const struct soft_insn *in, const uint8_t *buf,
+		     unsigned len, bool aligned, bool zero_upper)
+{
+	const struct soft_operand *op = &in->op[0];
+	uint64_t lin, v = 0;
+	if (op->kind == SOP_REG && op->rclass == SREG_XMM) {
+		if (zero_upper)
+			memset(cpu->xmm[op->reg], 0, 16);
+		memcpy(cpu->xmm[op->reg], buf, len);
+		return SOFT_OK;
+	}
+	if (op->kind == SOP_MEM) {
+		int rc = mem_linear(cpu, in, op, len, true, aligned, &lin);
+		return rc ? rc : soft_lin_write(cpu, lin, buf, len, cpu->cpl == 3);
+	}
+	memcpy(&v, buf, len > 8 ? 8 : len);
+	return soft_op_write(cpu, in, 0, v);
+}
+
+static bool is_aligned_move(unsigned m)
+{
+	return m == ZYDIS_MNEMONIC_MOVAPS || m == ZYDIS_MNEMONIC_MOVAPD ||
+	       m == ZYDIS_MNEMONIC_MOVDQA || m == ZYDIS_MNEMONIC_MOVNTDQ ||
+	       m == ZYDIS_MNEMONIC_MOVNTPS || m == ZYDIS_MNEMONIC_MOVNTPD ||
+	       m == ZYDIS_MNEMONIC_MOVNTDQA;
+}
+
+static int exec_mov128(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint8_t buf[16];
+	bool al = is_aligned_move(in->mnemonic);
+	int rc = sse_check(cpu);
+	if (!rc)
+		rc = vec_read(cpu, in, 1, buf, 16, al);
+	return rc ? rc : vec_write(cpu, in, buf, 16, al, true);
+}
+
+/* MOVD/MOVQ: a register or memory to xmm zero-extends; xmm to anything
+ * takes the low 32/64 bits. */
+static int exec_movd_q(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint8_t buf[16];
+	unsigned len = in->mnemonic == ZYDIS_MNEMONIC_MOVD ? 4 : 8;
+	int rc = sse_check(cpu);
+	if (!rc)
+		rc = vec_read(cpu, in, 1, buf, len, false);
+	return rc ? rc : vec_write(cpu, in, buf, len, false, true);
+}
+
+/* MOVSS/MOVSD: from memory zero the rest; register to register merges. */
+static int exec_movs_scalar(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint8_t buf[16];
+	unsigned len = in->mnemonic == ZYDIS_MNEMONIC_MOVSS ? 4 : 8;
+	int rc = sse_check(cpu);
+	if (!rc)
+		rc = vec_read(cpu, in, 1, buf, len, false);
+	return rc ? rc : vec_write(cpu, in, buf, len, false, in->op[1].kind == SOP_MEM);
+}
+
+static int exec_logic128(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint64_t a[2], b[2], r[2];
+	int rc = sse_check(cpu);
+	if (!rc)
+		rc = vec_read(cpu, in, 0, (uint8_t *)a, 16, true);
+	if (!rc)
+		rc = vec_read(cpu, in, 1, (uint8_t *)b, 16, true);
+	if (rc)
+		return rc;
+	for (int i = 0; i < 2; i++) {
+		switch (in->mnemonic) {
+		case ZYDIS_MNEMONIC_PXOR: case ZYDIS_MNEMONIC_XORPS: case ZYDIS_MNEMONIC_XORPD:
+			r[i] = a[i] ^ b[i];
+			break;
+		case ZYDIS_MNEMONIC_POR: case ZYDIS_MNEMONIC_ORPS: case ZYDIS_MNEMONIC_ORPD:
+			r[i] = a[i] | b[i];
+			break;
+		case ZYDIS_MNEMONIC_PAND: case ZYDIS_MNEMONIC_ANDPS: case ZYDIS_MNEMONIC_ANDPD:
+			r[i] = a[i] & b[i];
+			break;
+		default: /* PANDN / ANDNPS / ANDNPD */
+			r[i] = ~a[i] & b[i];
+			break;
+		}
+	}
+	return vec_write(cpu, in, (uint8_t *)r, 16, true, true);
+}
+
+static int exec_pcmpeq(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint8_t a[16], b[16], r[16];
+	unsigned w = in->mnemonic == ZYDIS_MNEMONIC_PCMPEQB ? 1 :
+		     in->mnemonic == ZYDIS_MNEMONIC_PCMPEQW ? 2 : 4;
+	int rc = sse_check(cpu);
+	if (!rc)
+		rc = vec_read(cpu, in, 0, a, 16, true);
+	if (!rc)
+		rc = vec_read(cpu, in, 1, b, 16, true);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < 16; i += w)
+		memset(r + i, memcmp(a + i, b + i, w) ? 0 : 0xff, w);
+	return vec_write(cpu, in, r, 16, true, true);
+}
+
+static int exec_pmovmskb(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint8_t a[16];
+	uint64_t m = 0;
+	int rc = sse_check(cpu);
+	if (!rc)
+		rc = vec_read(cpu, in, 1, a, 16, false);
+	if (rc)
+		return rc;
+	for (int i = 0; i < 16; i++)
+		m |= (uint64_t)(a[i] >> 7) << i;
+	return soft_op_write(cpu, in, 0, m);
+}
+
+/* MXCSR bits 0-15 exist; the others are reserved (#GP on LDMXCSR). */
+#define MXCSR_MASK 0xffffu
+
+static int exec_ldst_mxcsr(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint64_t v;
+	int rc = sse_check(cpu);
+	if (rc)
+		return rc;
+	if (in->mnemonic == ZYDIS_MNEMONIC_STMXCSR)
+		return soft_op_write(cpu, in, 0, cpu->mxcsr);
+	rc = soft_op_read(cpu, in, 0, &v);
+	if (rc)
+		return rc;
+	if (v & ~(uint64_t)MXCSR_MASK)
+		return soft_gp0(cpu);
+	cpu->mxcsr = (uint32_t)v;
+	return SOFT_OK;
+}
+
+/* FXSAVE/FXRSTOR image (SDM Vol. 1 §10.5.1, Table 10-2): 512 bytes, 16-byte
+ * aligned. FIP/FDP/FOP are kept as zero: no x87 instruction runs here. */
+static int exec_fxsave(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint8_t img[512];
+	uint64_t lin;
+	uint32_t mask = MXCSR_MASK;
+	if ((cpu->cr0 & CR0_EM) || (cpu->cr0 & CR0_TS))
+		return soft_raise(cpu, (cpu->cr0 & CR0_EM) ? EXC_UD : EXC_NM, false, 0);
+	int rc = mem_linear(cpu, in, &in->op[0], 512, true, true, &lin);
+	if (rc)
+		return rc;
+	memset(img, 0, sizeof(img));
+	memcpy(img + 0, &cpu->fcw, 2);
+	memcpy(img + 2, &cpu->fsw, 2);
+	img[4] = cpu->ftw;
+	memcpy(img + 24, &cpu->mxcsr, 4);
+	memcpy(img + 28, &mask, 4);
+	for (int i = 0; i < 8; i++)
+		memcpy(img + 32 + 16 * i, cpu->st[i], 10);
+	/* Outside 64-bit mode only XMM0-7 are saved. */
+	unsigned nx = soft_64bit(cpu) ? 16 : 8;
+	if (cpu->cr4 & X86_CR4_OSFXSR)
+		for (unsigned i = 0; i < nx; i++)
+			memcpy(img + 160 + 16 * i, cpu->xmm[i], 16);
+	return soft_lin_write(cpu, lin, img, 512, cpu->cpl == 3);
+}
+
+static int exec_fxrstor(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint8_t img[512];
+	uint64_t lin;
+	uint32_t mxcsr;
+	if ((cpu->cr0 & CR0_EM) || (cpu->cr0 & CR0_TS))
+		return soft_raise(cpu, (cpu->cr0 & CR0_EM) ? EXC_UD : EXC_NM, false, 0);
+	int rc = mem_linear(cpu, in, &in->op[0], 512, false, true, &lin);
+	if (!rc)
+		rc = soft_lin_read(cpu, lin, img, 512, cpu->cpl == 3);
+	if (rc)
+		return rc;
+	memcpy(&mxcsr, img + 24, 4);
+	if (mxcsr & ~MXCSR_MASK)
+		return soft_gp0(cpu);
+	memcpy(&cpu->fcw, img + 0, 2);
+	memcpy(&cpu->fsw, img + 2, 2);
+	cpu->ftw = img[4];
+	for (int i = 0; i < 8; i++)
+		memcpy(cpu->st[i], img + 32 + 16 * i, 10);
+	if (cpu->cr4 & X86_CR4_OSFXSR) {
+		cpu->mxcsr = mxcsr;
+		unsigned nx = soft_64bit(cpu) ? 16 : 8;
+		for (unsigned i = 0; i < nx; i++)
+			memcpy(cpu->xmm[i], img + 160 + 16 * i, 16);
+	}
+	return SOFT_OK;
+}
+
+/* MOVNTI: a plain store of a general register (the hint means nothing here). */
+static int exec_movnti(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint64_t v;
+	int rc = soft_op_read(cpu, in, 1, &v);
+	return rc ? rc : soft_op_write(cpu, in, 0, v);
+}
+
+soft_handler soft_exec_sse_lookup(const struct soft_insn *in)
+{
+	switch (in->mnemonic) {
+	case ZYDIS_MNEMONIC_MOVAPS: case ZYDIS_MNEMONIC_MOVAPD: case ZYDIS_MNEMONIC_MOVDQA:
+	case ZYDIS_MNEMONIC_MOVUPS: case ZYDIS_MNEMONIC_MOVUPD: case ZYDIS_MNEMONIC_MOVDQU:
+	case ZYDIS_MNEMONIC_MOVNTDQ: case ZYDIS_MNEMONIC_MOVNTPS: case ZYDIS_MNEMONIC_MOVNTPD:
+		return exec_mov128;
+	case ZYDIS_MNEMONIC_MOVD: case ZYDIS_MNEMONIC_MOVQ:
+		return exec_movd_q;
+	case ZYDIS_MNEMONIC_MOVSS: return exec_movs_scalar;
+	case ZYDIS_MNEMONIC_MOVSD: return in->nops ? exec_movs_scalar : NULL;
+	case ZYDIS_MNEMONIC_PXOR: case ZYDIS_MNEMONIC_XORPS: case ZYDIS_MNEMONIC_XORPD:
+	case ZYDIS_MNEMONIC_POR: case ZYDIS_MNEMONIC_ORPS: case ZYDIS_MNEMONIC_ORPD:
+	case ZYDIS_MNEMONIC_PAND: case ZYDIS_MNEMONIC_ANDPS: case ZYDIS_MNEMONIC_ANDPD:
+	case ZYDIS_MNEMONIC_PANDN: case ZYDIS_MNEMONIC_ANDNPS: case ZYDIS_MNEMONIC_ANDNPD:
+		return exec_logic128;
+	case ZYDIS_MNEMONIC_PCMPEQB: case ZYDIS_MNEMONIC_PCMPEQW: case ZYDIS_MNEMONIC_PCMPEQD:
+		return exec_pcmpeq;
+	case ZYDIS_MNEMONIC_PMOVMSKB: return exec_pmovmskb;
+	case ZYDIS_MNEMONIC_LDMXCSR: case ZYDIS_MNEMONIC_STMXCSR: return exec_ldst_mxcsr;
+	case ZYDIS_MNEMONIC_FXSAVE: case ZYDIS_MNEMONIC_FXSAVE64: return exec_fxsave;
+	case ZYDIS_MNEMONIC_FXRSTOR: case ZYDIS_MNEMONIC_FXRSTOR64: return exec_fxrstor;
+	case ZYDIS_MNEMONIC_MOVNTI: return exec_movnti;
+	default: return NULL;
+	}
+}
+
+#endif /* HAVE_ZYDIS */
