@@ -1,0 +1,326 @@
+/* Soft CPU arithmetic against the host CPU: each case runs one instruction
+ * on the soft vCPU and the same instruction natively (inline asm), on fixed
+ * edge values and pseudo-random ones, and compares the result and every flag
+ * the SDM defines for that instruction (undefined flags are not compared). */
+#include "test_soft_harness.h"
+
+#ifdef HAVE_ZYDIS
+
+#define ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
+
+/* Host execution: rax = a, rbx = b, rcx = b (shift counts), flags in. */
+typedef void (*host_fn)(uint64_t *a, uint64_t b, uint64_t *flags);
+
+#define HOST(name, insn)                                                       \
+	static void name(uint64_t *a, uint64_t b, uint64_t *flags)             \
+	{                                                                      \
+		uint64_t f = *flags, x = *a;                                   \
+		__asm__ volatile("push %[f]\n\tpopfq\n\t" insn "\n\tpushfq\n\tpop %[f]" \
+				 : [f] "+r"(f), "+a"(x)                        \
+				 : "b"(b), "c"(b)                              \
+				 : "cc", "rdx");                               \
+		*a = x;                                                        \
+		*flags = f;                                                    \
+	}
+
+HOST(h_add64, "add %%rbx, %%rax")
+HOST(h_add32, "add %%ebx, %%eax")
+HOST(h_add16, "add %%bx, %%ax")
+HOST(h_add8, "add %%bl, %%al")
+HOST(h_adc64, "adc %%rbx, %%rax")
+HOST(h_adc8, "adc %%bl, %%al")
+HOST(h_sub64, "sub %%rbx, %%rax")
+HOST(h_sub32, "sub %%ebx, %%eax")
+HOST(h_sbb64, "sbb %%rbx, %%rax")
+HOST(h_sbb16, "sbb %%bx, %%ax")
+HOST(h_cmp8, "cmp %%bl, %%al")
+HOST(h_and64, "and %%rbx, %%rax")
+HOST(h_or32, "or %%ebx, %%eax")
+HOST(h_xor8, "xor %%bl, %%al")
+HOST(h_inc64, "inc %%rax")
+HOST(h_dec32, "dec %%eax")
+HOST(h_neg64, "neg %%rax")
+HOST(h_neg8, "neg %%al")
+HOST(h_shl64, "shl %%cl, %%rax")
+HOST(h_shl32, "shl %%cl, %%eax")
+HOST(h_shr64, "shr %%cl, %%rax")
+HOST(h_shr32, "shr %%cl, %%eax")
+HOST(h_sar64, "sar %%cl, %%rax")
+HOST(h_sar32, "sar %%cl, %%eax")
+HOST(h_rol64, "rol %%cl, %%rax")
+HOST(h_ror32, "ror %%cl, %%eax")
+HOST(h_rcl64, "rcl %%cl, %%rax")
+HOST(h_rcr32, "rcr %%cl, %%eax")
+HOST(h_rol8, "rol %%cl, %%al")
+HOST(h_rcr8, "rcr %%cl, %%al")
+HOST(h_imul64, "imul %%rbx, %%rax")
+HOST(h_imul32, "imul %%ebx, %%eax")
+HOST(h_bsf64, "bsf %%rbx, %%rax")
+HOST(h_bt64, "bt %%rbx, %%rax")
+HOST(h_bswap64, "bswap %%rax")
+HOST(h_popcnt64, "popcnt %%rbx, %%rax")
+
+enum shift_kind { NOT_SHIFT, SHIFT64, SHIFT32, SHIFT8 };
+
+struct alu_case {
+	const char *name;
+	uint8_t code[8];  /* the instruction; the harness appends HLT */
+	unsigned len;
+	host_fn host;
+	uint64_t defined; /* flags the SDM defines for it */
+	enum shift_kind shift;
+	bool bsf;         /* result defined only for a non-zero source */
+};
+
+/* For shifts and rotates OF is defined only for a count of 1 and AF never;
+ * their defined set is adjusted per count in run_case(). */
+static const struct alu_case cases[] = {
+	{ "add r64", { 0x48, 0x01, 0xd8 }, 3, h_add64, ARITH, 0, 0 },
+	{ "add r32", { 0x01, 0xd8 }, 2, h_add32, ARITH, 0, 0 },
+	{ "add r16", { 0x66, 0x01, 0xd8 }, 3, h_add16, ARITH, 0, 0 },
+	{ "add r8", { 0x00, 0xd8 }, 2, h_add8, ARITH, 0, 0 },
+	{ "adc r64", { 0x48, 0x11, 0xd8 }, 3, h_adc64, ARITH, 0, 0 },
+	{ "adc r8", { 0x10, 0xd8 }, 2, h_adc8, ARITH, 0, 0 },
+	{ "sub r64", { 0x48, 0x29, 0xd8 }, 3, h_sub64, ARITH, 0, 0 },
+	{ "sub r32", { 0x29, 0xd8 }, 2, h_sub32, ARITH, 0, 0 },
+	{ "sbb r64", { 0x48, 0x19, 0xd8 }, 3, h_sbb64, ARITH, 0, 0 },
+	{ "sbb r16", { 0x66, 0x19, 0xd8 }, 3, h_sbb16, ARITH, 0, 0 },
+	{ "cmp r8", { 0x38, 0xd8 }, 2, h_cmp8, ARITH, 0, 0 },
+	{ "and r64", { 0x48, 0x21, 0xd8 }, 3, h_and64, ARITH & ~FL_AF, 0, 0 },
+	{ "or r32", { 0x09, 0xd8 }, 2, h_or32, ARITH & ~FL_AF, 0, 0 },
+	{ "xor r8", { 0x30, 0xd8 }, 2, h_xor8, ARITH & ~FL_AF, 0, 0 },
+	{ "inc r64", { 0x48, 0xff, 0xc0 }, 3, h_inc64, ARITH, 0, 0 },
+	{ "dec r32", { 0xff, 0xc8 }, 2, h_dec32, ARITH, 0, 0 },
+	{ "neg r64", { 0x48, 0xf7, 0xd8 }, 3, h_neg64, ARITH, 0, 0 },
+	{ "neg r8", { 0xf6, 0xd8 }, 2, h_neg8, ARITH, 0, 0 },
+	{ "shl r64,cl", { 0x48, 0xd3, 0xe0 }, 3, h_shl64, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT64, 0 },
+	{ "shl r32,cl", { 0xd3, 0xe0 }, 2, h_shl32, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT32, 0 },
+	{ "shr r64,cl", { 0x48, 0xd3, 0xe8 }, 3, h_shr64, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT64, 0 },
+	{ "shr r32,cl", { 0xd3, 0xe8 }, 2, h_shr32, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT32, 0 },
+	{ "sar r64,cl", { 0x48, 0xd3, 0xf8 }, 3, h_sar64, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT64, 0 },
+	{ "sar r32,cl", { 0xd3, 0xf8 }, 2, h_sar32, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT32, 0 },
+	{ "rol r64,cl", { 0x48, 0xd3, 0xc0 }, 3, h_rol64, FL_CF, SHIFT64, 0 },
+	{ "ror r32,cl", { 0xd3, 0xc8 }, 2, h_ror32, FL_CF, SHIFT32, 0 },
+	{ "rcl r64,cl", { 0x48, 0xd3, 0xd0 }, 3, h_rcl64, FL_CF, SHIFT64, 0 },
+	{ "rcr r32,cl", { 0xd3, 0xd8 }, 2, h_rcr32, FL_CF, SHIFT32, 0 },
+	{ "rol r8,cl", { 0xd2, 0xc0 }, 2, h_rol8, FL_CF, SHIFT8, 0 },
+	{ "rcr r8,cl", { 0xd2, 0xd8 }, 2, h_rcr8, FL_CF, SHIFT8, 0 },
+	{ "imul r64", { 0x48, 0x0f, 0xaf, 0xc3 }, 4, h_imul64, FL_CF | FL_OF, 0, 0 },
+	{ "imul r32", { 0x0f, 0xaf, 0xc3 }, 3, h_imul32, FL_CF | FL_OF, 0, 0 },
+	{ "bsf r64", { 0x48, 0x0f, 0xbc, 0xc3 }, 4, h_bsf64, FL_ZF, 0, 1 },
+	{ "bt r64", { 0x48, 0x0f, 0xa3, 0xd8 }, 4, h_bt64, FL_CF, 0, 0 },
+	{ "bswap r64", { 0x48, 0x0f, 0xc8 }, 3, h_bswap64, 0, 0, 0 },
+	{ "popcnt r64", { 0xf3, 0x48, 0x0f, 0xb8, 0xc3 }, 5, h_popcnt64, ARITH, 0, 0 },
+};
+
+static const uint64_t edge[] = {
+	0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000,
+	0xffffffff, 0x100000000ull, 0x7fffffffffffffffull, 0x8000000000000000ull,
+	0xffffffffffffffffull, 0x0f0f0f0f0f0f0f0full, 0x123456789abcdef0ull,
+};
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static int run_case(struct tenv *t, const struct alu_case *c, uint64_t a, uint64_t b,
+		    uint64_t fin)
+{
+	uint8_t code[16];
+	uint64_t defined = c->defined;
+
+	if (c->shift) {
+		unsigned bits = c->shift == SHIFT64 ? 64 : c->shift == SHIFT32 ? 32 : 8;
+		b &= c->shift == SHIFT64 ? 63 : 31;
+		/* Beyond the operand width CF is undefined for shifts; keep
+		 * the counts where it is defined (rotates take any). */
+		if (b > bits)
+			b %= bits;
+		if (b == 1)
+			defined |= FL_OF;
+		if (b == 0)
+			defined = ARITH; /* nothing may change */
+	}
+	if (c->bsf && b == 0)
+		defined = FL_ZF;
+
+	uint64_t ha = a, hf = fin | X86_RFLAGS_FIXED;
+	c->host(&ha, b, &hf);
+
+	memcpy(code, c->code, c->len);
+	code[c->len] = 0xf4; /* hlt */
+	t->cpu->gpr[X86_RAX] = a;
+	t->cpu->gpr[X86_RBX] = b;
+	t->cpu->gpr[X86_RCX] = b;
+	t->cpu->rflags = fin | X86_RFLAGS_FIXED;
+	if (tenv_exec(t, code, c->len + 1) != VCPU_EXIT_HALT) {
+		fprintf(stderr, "  %s: no HLT exit (%d)\n", c->name, t->exit.kind);
+		return 1;
+	}
+	uint64_t sa = t->cpu->gpr[X86_RAX], sf = t->cpu->rflags;
+	bool result_ok = c->bsf && b == 0 ? true : sa == ha;
+	if (!result_ok || ((sf ^ hf) & defined)) {
+		fprintf(stderr, "  %s a=%#llx b=%#llx fin=%#llx: soft %#llx fl %#llx, host %#llx fl %#llx"
+			" (compared flags %#llx)\n", c->name, (unsigned long long)a,
+			(unsigned long long)b, (unsigned long long)fin, (unsigned long long)sa,
+			(unsigned long long)sf, (unsigned long long)ha, (unsigned long long)hf,
+			(unsigned long long)defined);
+		return 1;
+	}
+	return 0;
+}
+
+TEST(soft_alu_matches_host)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	int bad = 0;
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]) && bad < 20; i++) {
+		const struct alu_case *c = &cases[i];
+		unsigned ne = sizeof(edge) / sizeof(edge[0]);
+		for (unsigned x = 0; x < ne; x++)
+			for (unsigned y = 0; y < ne; y++)
+				for (uint64_t fin = 0; fin <= FL_CF; fin++)
+					bad += run_case(&t, c, edge[x], edge[y], fin);
+		for (int n = 0; n < 300; n++)
+			bad += run_case(&t, c, rnd(), rnd(), rnd() & ARITH);
+	}
+	CHECK_EQ(bad, 0);
+	tenv_destroy(&t);
+}
+
+/* Division: results and #DE (no IDT: #DE -> #GP -> #DF -> triple fault). */
+TEST(soft_div_and_divide_error)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	/* div rbx; hlt */
+	static const uint8_t div64[] = { 0x48, 0xf7, 0xf3, 0xf4 };
+	t.cpu->gpr[X86_RDX] = 1;
+	t.cpu->gpr[X86_RAX] = 5;
+	t.cpu->gpr[X86_RBX] = 3;
+	CHECK_EQ(tenv_exec(&t, div64, sizeof(div64)), VCPU_EXIT_HALT);
+	unsigned __int128 n = ((unsigned __int128)1 << 64) | 5;
+	CHECK_EQ(t.cpu->gpr[X86_RAX], (uint64_t)(n / 3));
+	CHECK_EQ(t.cpu->gpr[X86_RDX], (uint64_t)(n % 3));
+
+	/* idiv ecx with -7 / 2 = -3 rem -1 */
+	static const uint8_t idiv32[] = { 0xf7, 0xf9, 0xf4 };
+	t.cpu->gpr[X86_RAX] = (uint32_t)-7;
+	t.cpu->gpr[X86_RDX] = 0xffffffff;
+	t.cpu->gpr[X86_RCX] = 2;
+	CHECK_EQ(tenv_exec(&t, idiv32, sizeof(idiv32)), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->gpr[X86_RAX], (uint32_t)-3);
+	CHECK_EQ(t.cpu->gpr[X86_RDX], (uint32_t)-1);
+
+	/* quotient overflow: edx:eax = 2^32, div by 1 -> #DE, registers kept */
+	static const uint8_t div32[] = { 0xf7, 0xf1, 0xf4 };
+	t.cpu->gpr[X86_RAX] = 0;
+	t.cpu->gpr[X86_RDX] = 1;
+	t.cpu->gpr[X86_RCX] = 1;
+	CHECK_EQ(tenv_exec(&t, div32, sizeof(div32)), VCPU_EXIT_SHUTDOWN);
+	CHECK_EQ(t.cpu->rip, TEST_CODE);
+	CHECK_EQ(t.cpu->gpr[X86_RDX], 1);
+	tenv_destroy(&t);
+}
+
+/* LOCK CMPXCHG / XADD / XCHG on memory, and CMPXCHG16B. */
+TEST(soft_locked_rmw)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	const uint64_t data = 0x30000;
+	tenv_w64(&t, data, 10);
+	/* mov rbx, 0x30000 ; mov eax, 10 ; mov ecx, 20 ; lock cmpxchg [rbx], rcx
+	 * (eax matches: [rbx] = 20, ZF=1) ; mov edx, 5 ; lock xadd [rbx], rdx
+	 * ([rbx] = 25, rdx = 20) ; hlt */
+	static const uint8_t code[] = {
+		0x48, 0xc7, 0xc3, 0x00, 0x00, 0x03, 0x00, /* mov rbx, 0x30000 */
+		0xb8, 0x0a, 0x00, 0x00, 0x00,             /* mov eax, 10 */
+		0xb9, 0x14, 0x00, 0x00, 0x00,             /* mov ecx, 20 */
+		0xf0, 0x48, 0x0f, 0xb1, 0x0b,             /* lock cmpxchg [rbx], rcx */
+		0x9c, 0x5e,                               /* pushfq ; pop rsi */
+		0xba, 0x05, 0x00, 0x00, 0x00,             /* mov edx, 5 */
+		0xf0, 0x48, 0x0f, 0xc1, 0x13,             /* lock xadd [rbx], rdx */
+		0xf4,
+	};
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_HALT);
+	CHECK(t.cpu->gpr[X86_RSI] & FL_ZF);
+	CHECK_EQ(tenv_r64(&t, data), 25);
+	CHECK_EQ(t.cpu->gpr[X86_RDX], 20);
+
+	/* A failing compare loads the accumulator. */
+	static const uint8_t fail[] = { 0xf0, 0x48, 0x0f, 0xb1, 0x0b, 0xf4 };
+	t.cpu->gpr[X86_RAX] = 1;
+	CHECK_EQ(tenv_exec(&t, fail, sizeof(fail)), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->gpr[X86_RAX], 25);
+	CHECK(!(t.cpu->rflags & FL_ZF));
+
+	/* cmpxchg16b [rbx] with rdx:rax = mem: writes rcx:rbx */
+	tenv_w64(&t, data, 0x1111);
+	tenv_w64(&t, data + 8, 0x2222);
+	static const uint8_t c16[] = {
+		0x49, 0x89, 0xd8,                         /* mov r8, rbx */
+		0xbb, 0x33, 0x33, 0x00, 0x00,             /* mov ebx, 0x3333 */
+		0xf0, 0x49, 0x0f, 0xc7, 0x08,             /* lock cmpxchg16b [r8] */
+		0xf4,
+	};
+	t.cpu->gpr[X86_RBX] = data;
+	t.cpu->gpr[X86_RAX] = 0x1111;
+	t.cpu->gpr[X86_RDX] = 0x2222;
+	t.cpu->gpr[X86_RCX] = 0x4444;
+	CHECK_EQ(tenv_exec(&t, c16, sizeof(c16)), VCPU_EXIT_HALT);
+	CHECK(t.cpu->rflags & FL_ZF);
+	CHECK_EQ(tenv_r64(&t, data), 0x3333);
+	CHECK_EQ(tenv_r64(&t, data + 8), 0x4444);
+	tenv_destroy(&t);
+}
+
+/* REP MOVSB / REP STOSQ / REPNE SCASB, forwards and with DF=1. */
+TEST(soft_rep_string)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	const uint64_t src = 0x31000, dst = 0x32000;
+	tenv_load(&t, src, "hello, soft world", 18);
+	/* rep movsb ; hlt */
+	static const uint8_t movs[] = { 0xf3, 0xa4, 0xf4 };
+	t.cpu->gpr[X86_RSI] = src;
+	t.cpu->gpr[X86_RDI] = dst;
+	t.cpu->gpr[X86_RCX] = 18;
+	CHECK_EQ(tenv_exec(&t, movs, sizeof(movs)), VCPU_EXIT_HALT);
+	char buf[18];
+	CHECK(gm_read(&t.mem, dst, buf, 18) == 0);
+	CHECK(memcmp(buf, "hello, soft world", 18) == 0);
+	CHECK_EQ(t.cpu->gpr[X86_RCX], 0);
+	CHECK_EQ(t.cpu->gpr[X86_RSI], src + 18);
+
+	/* repne scasb for ',' from the start: stops after it, rcx counts down */
+	static const uint8_t scas[] = { 0xf2, 0xae, 0xf4 };
+	t.cpu->gpr[X86_RDI] = src;
+	t.cpu->gpr[X86_RAX] = ',';
+	t.cpu->gpr[X86_RCX] = 100;
+	CHECK_EQ(tenv_exec(&t, scas, sizeof(scas)), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->gpr[X86_RDI], src + 6);
+	CHECK_EQ(t.cpu->gpr[X86_RCX], 94);
+	CHECK(t.cpu->rflags & FL_ZF);
+
+	/* std ; rep stosq ; cld ; hlt — fills downwards */
+	static const uint8_t stos[] = { 0xfd, 0xf3, 0x48, 0xab, 0xfc, 0xf4 };
+	t.cpu->gpr[X86_RDI] = dst + 16;
+	t.cpu->gpr[X86_RAX] = 0xabcdef;
+	t.cpu->gpr[X86_RCX] = 3;
+	CHECK_EQ(tenv_exec(&t, stos, sizeof(stos)), VCPU_EXIT_HALT);
+	CHECK_EQ(tenv_r64(&t, dst), 0xabcdef);
+	CHECK_EQ(tenv_r64(&t, dst + 16), 0xabcdef);
+	CHECK_EQ(t.cpu->gpr[X86_RDI], dst - 8);
+	CHECK(!(t.cpu->rflags & FL_DF));
+	tenv_destroy(&t);
+}
+
+#endif /* HAVE_ZYDIS */
