@@ -17,17 +17,25 @@
  *
  * Flags (register C): PF, AF and UF are derived from the clock for the time
  * since they were last cleared, whenever a register is accessed, so a guest
- * that polls register C sees them at the right rate. Interrupts on IRQ 8 are
- * not delivered (see rtc.h): that needs a timer outside the device. */
+ * that polls register C sees them at the right rate. The IRQ 8 line follows
+ * IRQF. A timerfd on the event loop (rtc_enable_interrupts) wakes the device
+ * at the next event that would raise IRQF — the next periodic tick, update or
+ * alarm match among the enabled ones — and only while the line is down, so
+ * the timer fires no faster than the guest acknowledges (reads register C).
+ * Square-wave output (SQWE) goes nowhere on a PC and is stored only. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "arch/x86/layout.h"
 #include "devices/rtc.h"
+#include "eventloop.h"
 #include "snapshot.h"
 #include "vm.h"
 
@@ -88,6 +96,9 @@ struct rtc {
 	struct device dev;
 	rtc_clock_fn clock;
 	void *clock_opaque;
+	struct irq_line irq;
+	struct eventloop *loop; /* watches timer_fd; NULL without interrupts */
+	int timer_fd;           /* timerfd for the next interrupt event, or -1 */
 
 	/* Protects everything below. Only vCPU threads touch the RTC, but two
 	 * vCPUs may, and the index/data pair is a two-step protocol. */
@@ -101,6 +112,8 @@ struct rtc {
 				 * 1 s are when the divider chain completes a second */
 	uint8_t flags;          /* PF | AF | UF accumulated since register C was read */
 	int64_t flags_ns;       /* host time up to which flags are accumulated */
+	bool irq_level;         /* IRQF as last given to the irq router */
+	int64_t armed_ns;       /* host time timer_fd is set for, or -1 */
 };
 
 static int64_t rtc_host_realtime(void *opaque)
@@ -226,15 +239,41 @@ static bool alarm_field_match(uint8_t alarm, uint8_t now)
 	return (alarm & ALARM_DONT_CARE) == ALARM_DONT_CARE || alarm == now;
 }
 
-/* Does the alarm match at guest second `secs`? Only hours/minutes/seconds
- * take part, so the day's second is enough. */
-static bool rtc_alarm_match(const struct rtc *r, int64_t secs)
+/* The first guest second after `after` at which the alarm registers match
+ * the time ("Time, Calendar and Alarm Locations": a match of hours, minutes
+ * and seconds at an update; 0xc0-0xff is "don't care"), or INT64_MAX if they
+ * never can (e.g. hours 0x25 in BCD). The pattern repeats daily, so two days
+ * of search suffice; whole hours and minutes that cannot match are skipped,
+ * which keeps this to a few thousand steps at worst. */
+static int64_t rtc_next_alarm(const struct rtc *r, int64_t after)
 {
-	int64_t sod = secs - floor_div(secs, SECS_PER_DAY) * SECS_PER_DAY;
-	unsigned h = (unsigned)(sod / 3600), m = (unsigned)(sod / 60 % 60), s = (unsigned)(sod % 60);
-	return alarm_field_match(r->cmos[RTC_SECONDS_ALARM], rtc_encode(r, s)) &&
-	       alarm_field_match(r->cmos[RTC_MINUTES_ALARM], rtc_encode(r, m)) &&
-	       alarm_field_match(r->cmos[RTC_HOURS_ALARM], rtc_encode_hour(r, h));
+	bool hm[24], mm[60], sm[60], any_h = false, any_m = false, any_s = false;
+	for (unsigned i = 0; i < 60; i++) {
+		if (i < 24) {
+			hm[i] = alarm_field_match(r->cmos[RTC_HOURS_ALARM], rtc_encode_hour(r, i));
+			any_h |= hm[i];
+		}
+		mm[i] = alarm_field_match(r->cmos[RTC_MINUTES_ALARM], rtc_encode(r, i));
+		sm[i] = alarm_field_match(r->cmos[RTC_SECONDS_ALARM], rtc_encode(r, i));
+		any_m |= mm[i];
+		any_s |= sm[i];
+	}
+	if (!any_h || !any_m || !any_s)
+		return INT64_MAX;
+	int64_t day = floor_div(after, SECS_PER_DAY) * SECS_PER_DAY;
+	int64_t t = after - day + 1;
+	while (t <= 3 * SECS_PER_DAY) {
+		int64_t sod = t % SECS_PER_DAY;
+		if (!hm[sod / 3600])
+			t += 3600 - sod % 3600;
+		else if (!mm[sod / 60 % 60])
+			t += 60 - sod % 60;
+		else if (!sm[sod % 60])
+			t++;
+		else
+			return day + t;
+	}
+	return INT64_MAX;
 }
 
 /* Fold the flags the clock raised between flags_ns and host_now into
@@ -258,17 +297,80 @@ static void rtc_catch_up(struct rtc *r, int64_t host_now)
 	if (s1 == s0)
 		return;
 	r->flags |= REG_C_UF;
-	if (r->flags & REG_C_AF)
-		return;
-	/* The alarm is checked at each update; a day covers every pattern. */
-	if (s1 - s0 > SECS_PER_DAY)
-		s0 = s1 - SECS_PER_DAY;
-	for (int64_t s = s0 + 1; s <= s1; s++) {
-		if (rtc_alarm_match(r, s)) {
-			r->flags |= REG_C_AF;
-			break;
+	if (!(r->flags & REG_C_AF) && rtc_next_alarm(r, s0) <= s1)
+		r->flags |= REG_C_AF;
+}
+
+/* The IRQ pin ("Register C", IRQF): asserted while a flag is set whose
+ * enable bit in register B is set, until register C is read. ISA IRQ 8 is
+ * edge-triggered at the PIC and I/O APIC, which see the rising edge. */
+static uint8_t rtc_irqf(const struct rtc *r)
+{
+	return r->flags & r->cmos[RTC_REG_B] & (REG_B_PIE | REG_B_AIE | REG_B_UIE);
+}
+
+static void rtc_update_irq(struct rtc *r)
+{
+	bool level = rtc_irqf(r) != 0;
+	if (level != r->irq_level) {
+		r->irq_level = level;
+		irq_line_set(&r->irq, level);
+	}
+}
+
+/* Host time of the next event that would raise IRQF, or -1 for none: the
+ * line is already up (only reading C can change it), or nothing is enabled. */
+static int64_t rtc_next_event(const struct rtc *r, int64_t host_now)
+{
+	uint8_t b = r->cmos[RTC_REG_B];
+	if (rtc_irqf(r) || !rtc_divider_running(r) || !(b & (REG_B_PIE | REG_B_AIE | REG_B_UIE)))
+		return -1;
+	int64_t g = rtc_guest_ns(r, host_now), next = INT64_MAX;
+	if (g <= INT64_MIN / 2 || g >= INT64_MAX / 2)
+		return -1; /* a clock far out of range: no events rather than overflow */
+	int64_t period = rtc_period_ns(r);
+	if ((b & REG_B_PIE) && period)
+		next = (floor_div(g, period) + 1) * period;
+	if (!r->stopped) {
+		int64_t secs = floor_div(g, NS_PER_SEC);
+		if (b & REG_B_UIE && (secs + 1) * NS_PER_SEC < next)
+			next = (secs + 1) * NS_PER_SEC;
+		if (b & REG_B_AIE) {
+			int64_t a = rtc_next_alarm(r, secs);
+			if (a != INT64_MAX && a * NS_PER_SEC < next)
+				next = a * NS_PER_SEC;
 		}
 	}
+	return next == INT64_MAX ? -1 : next - r->offset_ns;
+}
+
+/* Point timer_fd at the next event (timerfd: a kernel timer watched by the
+ * event loop, no thread of ours). Skips the system call if nothing moved. */
+static void rtc_rearm(struct rtc *r, int64_t host_now)
+{
+	if (r->timer_fd < 0)
+		return;
+	int64_t next = rtc_next_event(r, host_now);
+	if (next == r->armed_ns)
+		return;
+	r->armed_ns = next;
+	struct itimerspec its = { 0 };
+	if (next >= 0) {
+		int64_t delay = next - host_now;
+		if (delay < 1000)
+			delay = 1000; /* 0 would disarm; the event is due now */
+		its.it_value.tv_sec = delay / NS_PER_SEC;
+		its.it_value.tv_nsec = delay % NS_PER_SEC;
+	}
+	(void)timerfd_settime(r->timer_fd, 0, &its, NULL); /* cannot fail with a valid value */
+}
+
+/* Bring flags, IRQ line and timer up to date with the clock. Lock held. */
+static void rtc_sync(struct rtc *r, int64_t host_now)
+{
+	rtc_catch_up(r, host_now);
+	rtc_update_irq(r);
+	rtc_rearm(r, host_now);
 }
 
 static bool rtc_should_stop(const struct rtc *r)
@@ -400,6 +502,7 @@ static uint64_t rtc_read(struct device *dev, unsigned region, uint64_t off, unsi
 			b = rtc_read_reg(r, r->index, now);
 		v |= (uint64_t)b << (8 * i);
 	}
+	rtc_sync(r, now);
 	pthread_mutex_unlock(&r->lock);
 	return v;
 }
@@ -421,6 +524,7 @@ static void rtc_write(struct device *dev, unsigned region, uint64_t off, unsigne
 			rtc_write_reg(r, r->index, b, now);
 		}
 	}
+	rtc_sync(r, now);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -436,6 +540,7 @@ static void rtc_reset(struct device *dev)
 	r->flags_ns = r->clock(r->clock_opaque);
 	r->index = 0;
 	r->nmi_disabled = 0;
+	rtc_sync(r, r->flags_ns);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -496,6 +601,7 @@ static int rtc_restore(struct device *dev, struct snap_reader *rd)
 	r->phase_ns = floor_mod(phase, NS_PER_SEC);
 	r->flags = flags & (REG_C_PF | REG_C_AF | REG_C_UF);
 	r->flags_ns = flags_ns;
+	rtc_sync(r, r->clock(r->clock_opaque));
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
@@ -503,6 +609,11 @@ static int rtc_restore(struct device *dev, struct snap_reader *rd)
 static void rtc_destroy(struct device *dev)
 {
 	struct rtc *r = to_rtc(dev);
+	if (r->timer_fd >= 0) {
+		if (r->loop)
+			eventloop_del(r->loop, r->timer_fd);
+		close(r->timer_fd);
+	}
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -517,7 +628,7 @@ static const struct device_ops rtc_ops = {
 	.destroy = rtc_destroy,
 };
 
-struct device *rtc_create(rtc_clock_fn clock, void *clock_opaque)
+struct device *rtc_create(const struct irq_line *irq, rtc_clock_fn clock, void *clock_opaque)
 {
 	struct rtc *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -526,6 +637,10 @@ struct device *rtc_create(rtc_clock_fn clock, void *clock_opaque)
 		free(r);
 		return NULL;
 	}
+	r->timer_fd = -1;
+	r->armed_ns = -1;
+	if (irq)
+		r->irq = *irq;
 	r->clock = clock ? clock : rtc_host_realtime;
 	r->clock_opaque = clock_opaque;
 	/* What a PC BIOS leaves: 32.768 kHz divider, 1024 Hz rate selected,
@@ -538,13 +653,60 @@ struct device *rtc_create(rtc_clock_fn clock, void *clock_opaque)
 	return &r->dev;
 }
 
+/* Event loop callback: the timer expired, an interrupt event is due. */
+static void rtc_on_timer(void *opaque, uint32_t events)
+{
+	struct rtc *r = opaque;
+	uint64_t expirations;
+	if (read(r->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		return;
+	rtc_poll(&r->dev);
+}
+
+int64_t rtc_poll(struct device *dev)
+{
+	struct rtc *r = to_rtc(dev);
+	pthread_mutex_lock(&r->lock);
+	int64_t now = r->clock(r->clock_opaque);
+	r->armed_ns = -2; /* the timer fired or may have: set it again */
+	rtc_sync(r, now);
+	int64_t next = rtc_next_event(r, now);
+	pthread_mutex_unlock(&r->lock);
+	return next;
+}
+
+int rtc_enable_interrupts(struct device *dev, struct eventloop *loop)
+{
+	struct rtc *r = to_rtc(dev);
+	if (r->timer_fd >= 0)
+		return -EBUSY;
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = eventloop_add(loop, fd, EPOLLIN, rtc_on_timer, r);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	pthread_mutex_lock(&r->lock);
+	r->loop = loop;
+	r->timer_fd = fd;
+	r->armed_ns = -2;
+	rtc_sync(r, r->clock(r->clock_opaque));
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
 int rtc_attach(struct vm *vm, struct device **out)
 {
-	struct device *dev = rtc_create(NULL, NULL);
+	struct irq_line irq = { .router = &vm->irq, .gsi = IRQ_RTC };
+	struct device *dev = rtc_create(&irq, NULL, NULL);
 	if (!dev)
 		return -ENOMEM;
 	vm_add_device(vm, dev); /* the VM owns it from here, even on failure */
 	int rc = bus_register(&vm->pio, PORT_RTC, RTC_NR_PORTS, dev, 0);
+	if (!rc && vm->loop)
+		rc = rtc_enable_interrupts(dev, vm->loop);
 	if (rc)
 		return rc;
 	if (out)

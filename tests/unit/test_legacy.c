@@ -338,7 +338,7 @@ TEST(legacy_random_accesses_stay_sane)
 TEST(legacy_garbage_snapshots_refused)
 {
 	struct vm *vm = test_vm();
-	struct device *devs[] = { uart16550_create(NULL, NULL), rtc_create(NULL, NULL),
+	struct device *devs[] = { uart16550_create(NULL, NULL), rtc_create(NULL, NULL, NULL),
 				  reset_create(vm), acpi_pm_create(vm, NULL) };
 	static const char *tags[] = { "UART", "RTC ", "RSET", "PM1A" };
 	uint64_t s = 42;

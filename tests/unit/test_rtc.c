@@ -1,9 +1,11 @@
 /* CMOS RTC against an injected clock: BCD and binary, 12/24-hour, setting
  * the time, the UIP window, register C flags, index masking, snapshots. */
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
 #include "devices/rtc.h"
+#include "eventloop.h"
 #include "snapshot.h"
 #include "unit.h"
 
@@ -40,7 +42,7 @@ static void cmos_write(struct device *dev, uint8_t idx, uint8_t v)
 TEST(rtc_bcd_time_from_host_clock)
 {
 	struct fake_clock clk = { utc(2024, 2, 29, 13, 45, 7) * NS + NS / 2 };
-	struct device *dev = rtc_create(fake_now, &clk);
+	struct device *dev = rtc_create(NULL, fake_now, &clk);
 	CHECK(dev != NULL);
 	CHECK_EQ(cmos_read(dev, 0x00), 0x07);
 	CHECK_EQ(cmos_read(dev, 0x02), 0x45);
@@ -60,7 +62,7 @@ TEST(rtc_bcd_time_from_host_clock)
 TEST(rtc_binary_and_12_hour)
 {
 	struct fake_clock clk = { utc(1999, 12, 31, 13, 5, 59) * NS };
-	struct device *dev = rtc_create(fake_now, &clk);
+	struct device *dev = rtc_create(NULL, fake_now, &clk);
 	cmos_write(dev, 0x0b, 0x04); /* binary, 12-hour */
 	CHECK_EQ(cmos_read(dev, 0x00), 59);
 	CHECK_EQ(cmos_read(dev, 0x04), 0x81); /* 1 PM */
@@ -91,7 +93,7 @@ TEST(rtc_binary_and_12_hour)
 TEST(rtc_set_time_with_set_bit)
 {
 	struct fake_clock clk = { utc(2024, 6, 1, 8, 0, 0) * NS };
-	struct device *dev = rtc_create(fake_now, &clk);
+	struct device *dev = rtc_create(NULL, fake_now, &clk);
 	/* Linux's mc146818_set_time: SET, divider reset, write, release. */
 	cmos_write(dev, 0x0b, 0x82);
 	cmos_write(dev, 0x0a, 0x70);
@@ -125,7 +127,7 @@ TEST(rtc_set_time_with_set_bit)
 TEST(rtc_write_while_running_keeps_the_rest)
 {
 	struct fake_clock clk = { utc(2024, 6, 1, 8, 10, 20) * NS + 300000000 };
-	struct device *dev = rtc_create(fake_now, &clk);
+	struct device *dev = rtc_create(NULL, fake_now, &clk);
 	cmos_write(dev, 0x02, 0x42);
 	CHECK_EQ(cmos_read(dev, 0x02), 0x42);
 	CHECK_EQ(cmos_read(dev, 0x00), 0x20);
@@ -145,7 +147,7 @@ TEST(rtc_uip_window)
 {
 	int64_t base = utc(2024, 6, 1, 8, 0, 0) * NS;
 	struct fake_clock clk = { base + 500000000 };
-	struct device *dev = rtc_create(fake_now, &clk);
+	struct device *dev = rtc_create(NULL, fake_now, &clk);
 	CHECK_EQ(cmos_read(dev, 0x0a), 0x26);
 	clk.ns = base + NS - 300000; /* 300 us before the update */
 	CHECK_EQ(cmos_read(dev, 0x0a) & 0x80, 0);
@@ -167,7 +169,7 @@ TEST(rtc_uip_window)
 TEST(rtc_index_masking_and_ram)
 {
 	struct fake_clock clk = { 0 };
-	struct device *dev = rtc_create(fake_now, &clk);
+	struct device *dev = rtc_create(NULL, fake_now, &clk);
 	cmos_write(dev, 0x8f, 0x0a); /* NMI-disable bit + shutdown status byte */
 	CHECK_EQ(rtc_cmos_get(dev, 0x0f), 0x0a);
 	cmos_write(dev, 0xff, 0x5a); /* index 0x7f */
@@ -191,7 +193,7 @@ TEST(rtc_register_c_flags)
 {
 	int64_t base = utc(2024, 6, 1, 8, 0, 0) * NS;
 	struct fake_clock clk = { base + 100000000 };
-	struct device *dev = rtc_create(fake_now, &clk);
+	struct device *dev = rtc_create(NULL, fake_now, &clk);
 	cmos_write(dev, 0x0a, 0x20); /* no periodic rate */
 	CHECK_EQ(cmos_read(dev, 0x0c), 0x00);
 	clk.ns += NS; /* one update */
@@ -231,7 +233,7 @@ TEST(rtc_register_c_flags)
 TEST(rtc_snapshot_roundtrip)
 {
 	struct fake_clock clk = { utc(2024, 6, 1, 8, 0, 0) * NS };
-	struct device *a = rtc_create(fake_now, &clk), *b = rtc_create(fake_now, &clk);
+	struct device *a = rtc_create(NULL, fake_now, &clk), *b = rtc_create(NULL, fake_now, &clk);
 	cmos_write(a, 0x09, 0x30); /* year 2030 */
 	cmos_write(a, 0x50, 0xab);
 	cmos_write(a, 0x0b, 0x06);
@@ -250,4 +252,95 @@ TEST(rtc_snapshot_roundtrip)
 	snap_writer_free(&w);
 	a->ops->destroy(a);
 	b->ops->destroy(b);
+}
+
+struct level_rec {
+	int level, rises;
+	unsigned gsi;
+};
+
+static int rec_level(void *opaque, unsigned gsi, int level)
+{
+	struct level_rec *r = opaque;
+	if (level && !r->level)
+		r->rises++;
+	r->level = level;
+	r->gsi = gsi;
+	return 0;
+}
+
+TEST(rtc_interrupt_line_and_next_event)
+{
+	int64_t base = utc(2024, 6, 1, 8, 0, 0) * NS;
+	struct fake_clock clk = { base + 100000000 };
+	struct level_rec rec = { 0 };
+	struct irq_router router = { .set_level = rec_level, .opaque = &rec };
+	struct irq_line line = { .router = &router, .gsi = 8 };
+	struct device *dev = rtc_create(&line, fake_now, &clk);
+
+	CHECK_EQ(rtc_poll(dev), -1); /* nothing enabled */
+	cmos_write(dev, 0x0b, 0x12); /* UIE */
+	CHECK_EQ(rtc_poll(dev), base + NS);
+	clk.ns = base + NS;
+	CHECK_EQ(rtc_poll(dev), -1); /* the line is up until C is read */
+	CHECK_EQ(rec.level, 1);
+	CHECK_EQ(rec.gsi, 8);
+	/* IRQF, UF, and PF: RS = 6 ticks at 1024 Hz whether or not PIE is on. */
+	CHECK_EQ(cmos_read(dev, 0x0c), 0xd0);
+	CHECK_EQ(rec.level, 0);
+	CHECK_EQ(rtc_poll(dev), base + 2 * NS);
+	/* Enabling a source whose flag is already set raises the line at once. */
+	cmos_write(dev, 0x0b, 0x02);
+	clk.ns = base + 2 * NS + 1;
+	CHECK_EQ(rec.level, 0);
+	cmos_write(dev, 0x0b, 0x12);
+	CHECK_EQ(rec.level, 1);
+	CHECK_EQ(rec.rises, 2);
+	cmos_read(dev, 0x0c);
+
+	/* Periodic at 2 Hz: the next half-second boundary. */
+	cmos_write(dev, 0x0a, 0x2f);
+	cmos_write(dev, 0x0b, 0x42);
+	CHECK_EQ(rtc_poll(dev), base + 2 * NS + NS / 2);
+	/* Alarm at 08:00:05 only. */
+	cmos_write(dev, 0x01, 0x05);
+	cmos_write(dev, 0x03, 0x00);
+	cmos_write(dev, 0x05, 0x08);
+	cmos_write(dev, 0x0b, 0x22);
+	CHECK_EQ(rtc_poll(dev), base + 5 * NS);
+	cmos_write(dev, 0x05, 0x25); /* 25 o'clock never comes */
+	CHECK_EQ(rtc_poll(dev), -1);
+	cmos_write(dev, 0x05, 0x07); /* 07:00:05 is tomorrow */
+	CHECK_EQ(rtc_poll(dev), base + (23 * 3600 + 5) * NS);
+	cmos_write(dev, 0x01, 0xc0); /* any second of 07:00 */
+	CHECK_EQ(rtc_poll(dev), base + 23 * 3600 * NS);
+	clk.ns = base + 23 * 3600 * NS + 1;
+	rtc_poll(dev);
+	CHECK_EQ(rec.level, 1);
+	CHECK_EQ(cmos_read(dev, 0x0c) & 0xa0, 0xa0);
+	dev->ops->destroy(dev);
+}
+
+/* The timerfd on a real event loop delivers the update-ended interrupt
+ * within a second of real time, with nobody touching the RTC. */
+TEST(rtc_timer_delivers_update_interrupt)
+{
+	struct level_rec rec = { 0 };
+	struct irq_router router = { .set_level = rec_level, .opaque = &rec };
+	struct irq_line line = { .router = &router, .gsi = 8 };
+	struct device *dev = rtc_create(&line, NULL, NULL);
+	struct eventloop *loop = eventloop_create();
+	CHECK(dev && loop);
+	if (!dev || !loop)
+		return;
+	CHECK_EQ(rtc_enable_interrupts(dev, loop), 0);
+	CHECK_EQ(rtc_enable_interrupts(dev, loop), -EBUSY);
+	cmos_write(dev, 0x0b, 0x12); /* UIE */
+	for (int i = 0; i < 30 && !rec.level; i++)
+		eventloop_run_once(loop, 100);
+	CHECK_EQ(rec.level, 1);
+	CHECK_EQ(cmos_read(dev, 0x0c) & 0x90, 0x90);
+	CHECK_EQ(rec.level, 0);
+	dev->ops->destroy(dev);
+	eventloop_destroy(loop);
 }
