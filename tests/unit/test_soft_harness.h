@@ -117,6 +117,9 @@ static inline int tenv_init(struct tenv *t)
 		0x0000890000000067ull | ((TEST_TSS & 0xffffff) << 16), 0,
 	};
 	tenv_load(t, TEST_GDT, gdt, sizeof(gdt));
+	/* No I/O permission bitmap: its base lies beyond the TSS limit. */
+	uint16_t iomap = 0x68;
+	tenv_load(t, TEST_TSS + 0x66, &iomap, 2);
 	tenv_w64(t, TEST_PML4, TEST_PDPT | PTE_P | PTE_RW | PTE_US);
 	tenv_w64(t, TEST_PDPT, TEST_PD | PTE_P | PTE_RW | PTE_US);
 	for (uint64_t i = 0; i < 512; i++)
