@@ -421,3 +421,114 @@ TEST(uart_snapshot_roundtrip)
 	fx_fini(&a);
 	fx_fini(&b);
 }
+
+/* The probe Linux's 8250 driver runs on a PC COM port (8250_port.c:
+ * autoconfig, autoconfig_16550a, size_fifo, serial8250_do_startup), replayed
+ * register by register. Each check is a place where a model that strays from
+ * a 16550A would make Linux pick another chip type or turn on a workaround. */
+TEST(uart_linux_8250_probe_sees_a_16550a)
+{
+	struct fixture f;
+	fx_init(&f);
+
+	/* Existence: IER bits 3:0 must be writable and read back. */
+	out(&f, IER, 0);
+	CHECK_EQ(in(&f, IER) & 0x0f, 0);
+	out(&f, IER, 0x0f);
+	CHECK_EQ(in(&f, IER) & 0x0f, 0x0f);
+	out(&f, IER, 0);
+	/* Loopback: RTS and OUT2 come back as CTS and DCD. */
+	uint8_t save_mcr = in(&f, MCR);
+	out(&f, MCR, 0x10 | 0x0a);
+	CHECK_EQ(in(&f, MSR) & 0xf0, 0x90);
+	out(&f, MCR, save_mcr);
+	/* EFR (LCR = 0xbf) written 0: on a 16550A that is an FCR write. */
+	out(&f, LCR, 0xbf);
+	out(&f, FCR, 0);
+	out(&f, LCR, 0);
+	out(&f, FCR, 0x01);
+	CHECK_EQ(in(&f, IIR) >> 6, 3); /* FIFOs that work: a 16550A or later */
+
+	/* No EFR behind LCR = 0x80 or 0xbf: offset 2 reads IIR, never 0. */
+	out(&f, LCR, 0x80);
+	CHECK(in(&f, IIR) != 0);
+	out(&f, LCR, 0xbf);
+	CHECK(in(&f, IIR) != 0);
+	/* Not a National SuperIO: "EXCR1" (offset 2 with LCR = 0xe0) does not
+	 * follow MCR's loop bit. */
+	out(&f, LCR, 0);
+	uint8_t s1 = in(&f, MCR);
+	out(&f, LCR, 0xe0);
+	uint8_t s2 = in(&f, IIR);
+	CHECK_EQ((s1 ^ s2) & 0x10, 0);
+	out(&f, LCR, 0);
+	out(&f, MCR, s1 ^ 0x10);
+	out(&f, LCR, 0xe0);
+	s2 = in(&f, IIR);
+	out(&f, LCR, 0);
+	out(&f, MCR, s1);
+	CHECK_EQ((s1 ^ s2) & 0x10, 0); /* "EXCR1" did not follow MCR: no NatSemi */
+	/* Not a TI16750: IIR bit 5 stays 0 with the 64-byte FIFO asked for. */
+	out(&f, FCR, 0x21);
+	CHECK_EQ(in(&f, IIR) >> 5, 6);
+	out(&f, FCR, 0x01);
+	out(&f, LCR, 0x80);
+	out(&f, FCR, 0x21);
+	CHECK_EQ(in(&f, IIR) >> 5, 6);
+	out(&f, FCR, 0x01);
+	out(&f, LCR, 0);
+	/* Not an XScale: IER bit 6 (UUE) is not writable. */
+	out(&f, IER, 0x40);
+	CHECK_EQ(in(&f, IER) & 0x40, 0);
+	out(&f, IER, 0);
+
+	/* size_fifo: 256 bytes looped back at divisor 1; 16 fit. */
+	out(&f, LCR, 0);
+	uint8_t old_fcr = in(&f, IIR); /* Linux reads "FCR", i.e. IIR */
+	out(&f, FCR, 0x07);
+	out(&f, MCR, 0x10);
+	out(&f, LCR, 0x80);
+	out(&f, DLL, 1);
+	out(&f, DLM, 0);
+	out(&f, LCR, 0x03);
+	for (int i = 0; i < 256; i++)
+		out(&f, THR, (uint8_t)i);
+	int count = 0;
+	while ((in(&f, LSR) & 0x01) && count < 256) {
+		in(&f, RBR);
+		count++;
+	}
+	CHECK_EQ(count, 16);
+	out(&f, FCR, old_fcr);
+	out(&f, MCR, 0);
+	CHECK_EQ(uart16550_tx_pending(f.dev), 0); /* the probe never reaches the host */
+
+	/* Startup: clear FIFOs, then the THRE re-assert test. */
+	out(&f, FCR, 0x01);
+	out(&f, FCR, 0x07);
+	out(&f, FCR, 0x00);
+	in(&f, LSR);
+	in(&f, RBR);
+	in(&f, IIR);
+	in(&f, MSR);
+	CHECK(in(&f, LSR) != 0xff);
+	CHECK_EQ(in(&f, LSR) & 0x20, 0x20);
+	out(&f, IER, 0x02);
+	uint8_t iir1 = in(&f, IIR);
+	out(&f, IER, 0);
+	out(&f, IER, 0x02);
+	uint8_t iir = in(&f, IIR);
+	out(&f, IER, 0);
+	CHECK_EQ(iir1 & 0x01, 0);
+	CHECK_EQ(iir & 0x01, 0); /* else Linux sets UART_BUG_THRE and polls */
+	/* OUT2 on, then the TX-enable test. */
+	out(&f, LCR, 0x03);
+	out(&f, MCR, 0x0b);
+	out(&f, IER, 0x02);
+	uint8_t lsr = in(&f, LSR);
+	iir = in(&f, IIR);
+	out(&f, IER, 0);
+	CHECK(!((lsr & 0x40) && (iir & 0x01))); /* else UART_BUG_TXEN */
+	CHECK(f.irq.rises >= 1); /* the THRE interrupt did reach the line */
+	fx_fini(&f);
+}
