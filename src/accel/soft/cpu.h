@@ -146,6 +146,16 @@ struct soft_code_page {
 struct soft_decode_cache {
 	struct soft_code_page *bucket[SOFT_CODE_BUCKETS];
 	struct soft_code_page *last;  /* the page the previous instruction came from */
+	/* Fetch fast path: the linear code page last fetched from, at which CPL
+	 * and in which mode, with its decoded page. Cleared by every TLB flush
+	 * and whenever its page is dropped. */
+	struct {
+		bool valid;
+		uint8_t cpl, mode;
+		uint64_t lin_page;
+		struct soft_code_page *page;
+		_Atomic uint32_t *genp;
+	} fast;
 	void *decoder;                /* ZydisDecoder[3], one per mode */
 	struct soft_insn scratch;     /* an instruction that crosses a page: not cached */
 	uint64_t nr_pages;

@@ -64,6 +64,7 @@ void soft_decode_destroy(struct soft_decode_cache *dc)
 	free(dc->decoder);
 	dc->decoder = NULL;
 	dc->last = NULL;
+	dc->fast.valid = false;
 }
 
 /* ---- Zydis -> struct soft_insn ---- */
@@ -298,6 +299,8 @@ static struct soft_code_page *page_get(struct soft_cpu *cpu, uint64_t gpage, int
 		*pp = p->next; /* stale: the page was written since */
 		if (dc->last == p)
 			dc->last = NULL;
+		if (dc->fast.page == p)
+			dc->fast.valid = false, dc->fast.page = NULL;
 		page_free(p);
 		dc->nr_pages--;
 		break;
@@ -362,6 +365,19 @@ int soft_fetch(struct soft_cpu *cpu, const struct soft_insn **out)
 		lin = (cpu->seg[X86_CS].base + cpu->rip) & 0xffffffffull;
 		mode = cpu->seg[X86_CS].db ? MODE_32 : MODE_16;
 	}
+	/* Fast path: same linear page, CPL and mode as the last fetch, page
+	 * unchanged since, instruction already decoded. */
+	struct soft_decode_cache *dc = &cpu->dc;
+	if (dc->fast.valid && dc->fast.lin_page == (lin & ~0xfffull) && dc->fast.cpl == cpu->cpl &&
+	    dc->fast.mode == mode &&
+	    dc->fast.page->gen == atomic_load_explicit(dc->fast.genp, memory_order_acquire)) {
+		unsigned s = dc->fast.page->slot[lin & 0xfff];
+		if (s) {
+			*out = &dc->fast.page->blocks[(s - 1) / SOFT_INSN_BLOCK]
+						     [(s - 1) % SOFT_INSN_BLOCK];
+			return SOFT_OK;
+		}
+	}
 	rc = soft_translate(cpu, lin, SOFT_ACC_EXEC, cpu->cpl == 3, &gpa, &host);
 	if (rc)
 		return rc;
@@ -382,6 +398,12 @@ int soft_fetch(struct soft_cpu *cpu, const struct soft_insn **out)
 	struct soft_code_page *p = page_get(cpu, gpage, mode);
 	if (!p)
 		return soft_error_exit(cpu, "soft CPU: out of memory for decoded code", gpa, 0);
+	dc->fast.valid = true;
+	dc->fast.cpl = cpu->cpl;
+	dc->fast.mode = (uint8_t)mode;
+	dc->fast.lin_page = lin & ~0xfffull;
+	dc->fast.page = p;
+	dc->fast.genp = &cpu->vm->page_gen[gpage >> 12];
 	unsigned s = p->slot[off];
 	if (s) {
 		*out = &p->blocks[(s - 1) / SOFT_INSN_BLOCK][(s - 1) % SOFT_INSN_BLOCK];

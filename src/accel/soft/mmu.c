@@ -38,6 +38,7 @@
 
 void soft_tlb_flush(struct soft_cpu *cpu, bool include_global)
 {
+	cpu->dc.fast.valid = false;
 	for (int a = 0; a < SOFT_NR_ACC; a++)
 		for (int i = 0; i < SOFT_TLB_SIZE; i++)
 			if (include_global || !cpu->tlb[a][i].global)
@@ -48,6 +49,7 @@ void soft_tlb_flush(struct soft_cpu *cpu, bool include_global)
  * size of the mapping it came from (§4.10.4.1). */
 void soft_tlb_flush_page(struct soft_cpu *cpu, uint64_t lin)
 {
+	cpu->dc.fast.valid = false;
 	for (int a = 0; a < SOFT_NR_ACC; a++)
 		for (int i = 0; i < SOFT_TLB_SIZE; i++) {
 			struct soft_tlb_entry *e = &cpu->tlb[a][i];
