@@ -8,18 +8,20 @@
 
 #define ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
 
-/* Host execution: rax = a, rbx = b, rcx = b (shift counts), flags in. */
-typedef void (*host_fn)(uint64_t *a, uint64_t b, uint64_t *flags);
+/* Host execution: rax = a, rbx = b, rcx = b (shift counts), rdx = d
+ * (in and out), flags in and out. */
+typedef void (*host_fn)(uint64_t *a, uint64_t b, uint64_t *d, uint64_t *flags);
 
 #define HOST(name, insn)                                                       \
-	static void name(uint64_t *a, uint64_t b, uint64_t *flags)             \
+	static void name(uint64_t *a, uint64_t b, uint64_t *d, uint64_t *flags) \
 	{                                                                      \
-		uint64_t f = *flags, x = *a;                                   \
+		uint64_t f = *flags, x = *a, y = *d;                           \
 		__asm__ volatile("push %[f]\n\tpopfq\n\t" insn "\n\tpushfq\n\tpop %[f]" \
-				 : [f] "+r"(f), "+a"(x)                        \
+				 : [f] "+r"(f), "+a"(x), "+d"(y)               \
 				 : "b"(b), "c"(b)                              \
-				 : "cc", "rdx");                               \
+				 : "cc");                                      \
 		*a = x;                                                        \
+		*d = y;                                                        \
 		*flags = f;                                                    \
 	}
 
@@ -59,6 +61,40 @@ HOST(h_bsf64, "bsf %%rbx, %%rax")
 HOST(h_bt64, "bt %%rbx, %%rax")
 HOST(h_bswap64, "bswap %%rax")
 HOST(h_popcnt64, "popcnt %%rbx, %%rax")
+HOST(h_shld64, "shld %%cl, %%rbx, %%rax")
+HOST(h_shrd32, "shrd %%cl, %%ebx, %%eax")
+HOST(h_mul64, "mul %%rbx")
+HOST(h_imul1_32, "imul %%ebx")
+HOST(h_mul8, "mul %%bl")
+HOST(h_bsr32, "bsr %%ebx, %%eax")
+HOST(h_btc64, "btc %%rbx, %%rax")
+HOST(h_bts32, "bts %%ebx, %%eax")
+HOST(h_btr16, "btr %%bx, %%ax")
+HOST(h_add_ah, "add %%ah, %%al")
+HOST(h_sub_dh, "sub %%bl, %%dh")
+HOST(h_adc32, "adc %%ebx, %%eax")
+HOST(h_sbb8, "sbb %%bl, %%al")
+HOST(h_sar8, "sar %%cl, %%al")
+HOST(h_rol16, "rol %%cl, %%ax")
+HOST(h_rcl16, "rcl %%cl, %%ax")
+HOST(h_rcr64, "rcr %%cl, %%rax")
+HOST(h_neg16, "neg %%ax")
+HOST(h_not32, "not %%eax")
+HOST(h_movsx8, "movsbq %%bl, %%rax")
+HOST(h_movzx16, "movzwl %%bx, %%eax")
+HOST(h_movsxd, "movslq %%ebx, %%rax")
+HOST(h_setl, "cmp %%rbx, %%rax\n\tsetl %%dl")
+HOST(h_setbe, "cmp %%ebx, %%eax\n\tsetbe %%dh")
+HOST(h_cmovg32, "cmp %%rbx, %%rax\n\tcmovg %%ebx, %%eax")
+HOST(h_cmovb64, "cmp %%rbx, %%rax\n\tcmovb %%rbx, %%rax")
+HOST(h_xadd32, "xadd %%eax, %%ebx\n\tmov %%ebx, %%edx")
+HOST(h_cmpxchg64, "cmpxchg %%rbx, %%rdx")
+HOST(h_cdq, "cdq")
+HOST(h_cqo, "cqo")
+HOST(h_cbw, "cbw")
+HOST(h_imul3, "imul $-7, %%rbx, %%rax")
+HOST(h_lea, "lea 0x10(%%rax,%%rbx,4), %%edx")
+HOST(h_xchg8, "xchg %%al, %%dh")
 
 enum shift_kind { NOT_SHIFT, SHIFT64, SHIFT32, SHIFT8 };
 
@@ -111,6 +147,40 @@ static const struct alu_case cases[] = {
 	{ "bt r64", { 0x48, 0x0f, 0xa3, 0xd8 }, 4, h_bt64, FL_CF, 0, 0 },
 	{ "bswap r64", { 0x48, 0x0f, 0xc8 }, 3, h_bswap64, 0, 0, 0 },
 	{ "popcnt r64", { 0xf3, 0x48, 0x0f, 0xb8, 0xc3 }, 5, h_popcnt64, ARITH, 0, 0 },
+	{ "shld r64", { 0x48, 0x0f, 0xa5, 0xd8 }, 4, h_shld64, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT64, 0 },
+	{ "shrd r32", { 0x0f, 0xad, 0xd8 }, 3, h_shrd32, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT32, 0 },
+	{ "mul r64", { 0x48, 0xf7, 0xe3 }, 3, h_mul64, FL_CF | FL_OF, 0, 0 },
+	{ "imul r32 (1 op)", { 0xf7, 0xeb }, 2, h_imul1_32, FL_CF | FL_OF, 0, 0 },
+	{ "mul r8", { 0xf6, 0xe3 }, 2, h_mul8, FL_CF | FL_OF, 0, 0 },
+	{ "bsr r32", { 0x0f, 0xbd, 0xc3 }, 3, h_bsr32, FL_ZF, 0, 1 },
+	{ "btc r64", { 0x48, 0x0f, 0xbb, 0xd8 }, 4, h_btc64, FL_CF, 0, 0 },
+	{ "bts r32", { 0x0f, 0xab, 0xd8 }, 3, h_bts32, FL_CF, 0, 0 },
+	{ "btr r16", { 0x66, 0x0f, 0xb3, 0xd8 }, 4, h_btr16, FL_CF, 0, 0 },
+	{ "add al,ah", { 0x00, 0xe0 }, 2, h_add_ah, ARITH, 0, 0 },
+	{ "sub dh,bl", { 0x28, 0xde }, 2, h_sub_dh, ARITH, 0, 0 },
+	{ "adc r32", { 0x11, 0xd8 }, 2, h_adc32, ARITH, 0, 0 },
+	{ "sbb r8", { 0x18, 0xd8 }, 2, h_sbb8, ARITH, 0, 0 },
+	{ "sar r8,cl", { 0xd2, 0xf8 }, 2, h_sar8, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT8, 0 },
+	{ "rol r16,cl", { 0x66, 0xd3, 0xc0 }, 3, h_rol16, FL_CF, SHIFT8, 0 },
+	{ "rcl r16,cl", { 0x66, 0xd3, 0xd0 }, 3, h_rcl16, FL_CF, SHIFT8, 0 },
+	{ "rcr r64,cl", { 0x48, 0xd3, 0xd8 }, 3, h_rcr64, FL_CF, SHIFT64, 0 },
+	{ "neg r16", { 0x66, 0xf7, 0xd8 }, 3, h_neg16, ARITH, 0, 0 },
+	{ "not r32", { 0xf7, 0xd0 }, 2, h_not32, ARITH, 0, 0 },
+	{ "movsx r64,r8", { 0x48, 0x0f, 0xbe, 0xc3 }, 4, h_movsx8, ARITH, 0, 0 },
+	{ "movzx r32,r16", { 0x0f, 0xb7, 0xc3 }, 3, h_movzx16, ARITH, 0, 0 },
+	{ "movsxd", { 0x48, 0x63, 0xc3 }, 3, h_movsxd, ARITH, 0, 0 },
+	{ "cmp;setl dl", { 0x48, 0x39, 0xd8, 0x0f, 0x9c, 0xc2 }, 6, h_setl, ARITH, 0, 0 },
+	{ "cmp;setbe dh", { 0x39, 0xd8, 0x0f, 0x96, 0xc6 }, 5, h_setbe, ARITH, 0, 0 },
+	{ "cmp;cmovg r32", { 0x48, 0x39, 0xd8, 0x0f, 0x4f, 0xc3 }, 6, h_cmovg32, ARITH, 0, 0 },
+	{ "cmp;cmovb r64", { 0x48, 0x39, 0xd8, 0x48, 0x0f, 0x42, 0xc3 }, 7, h_cmovb64, ARITH, 0, 0 },
+	{ "xadd r32", { 0x0f, 0xc1, 0xc3, 0x89, 0xda }, 5, h_xadd32, ARITH, 0, 0 },
+	{ "cmpxchg r64", { 0x48, 0x0f, 0xb1, 0xda }, 4, h_cmpxchg64, ARITH, 0, 0 },
+	{ "cdq", { 0x99 }, 1, h_cdq, ARITH, 0, 0 },
+	{ "cqo", { 0x48, 0x99 }, 2, h_cqo, ARITH, 0, 0 },
+	{ "cbw", { 0x66, 0x98 }, 2, h_cbw, ARITH, 0, 0 },
+	{ "imul r64,r64,imm8", { 0x48, 0x6b, 0xc3, 0xf9 }, 4, h_imul3, FL_CF | FL_OF, 0, 0 },
+	{ "lea r32", { 0x8d, 0x54, 0x98, 0x10 }, 4, h_lea, ARITH, 0, 0 },
+	{ "xchg al,dh", { 0x86, 0xf0 }, 2, h_xchg8, ARITH, 0, 0 },
 };
 
 static const uint64_t edge[] = {
@@ -149,26 +219,29 @@ static int run_case(struct tenv *t, const struct alu_case *c, uint64_t a, uint64
 	if (c->bsf && b == 0)
 		defined = FL_ZF;
 
-	uint64_t ha = a, hf = fin | X86_RFLAGS_FIXED;
-	c->host(&ha, b, &hf);
+	uint64_t d = a ^ (b << 7) ^ 0x5555aaaa5555aaaaull;
+	uint64_t ha = a, hd = d, hf = fin | X86_RFLAGS_FIXED;
+	c->host(&ha, b, &hd, &hf);
 
 	memcpy(code, c->code, c->len);
 	code[c->len] = 0xf4; /* hlt */
 	t->cpu->gpr[X86_RAX] = a;
 	t->cpu->gpr[X86_RBX] = b;
 	t->cpu->gpr[X86_RCX] = b;
+	t->cpu->gpr[X86_RDX] = d;
 	t->cpu->rflags = fin | X86_RFLAGS_FIXED;
 	if (tenv_exec(t, code, c->len + 1) != VCPU_EXIT_HALT) {
 		fprintf(stderr, "  %s: no HLT exit (%d)\n", c->name, t->exit.kind);
 		return 1;
 	}
-	uint64_t sa = t->cpu->gpr[X86_RAX], sf = t->cpu->rflags;
-	bool result_ok = c->bsf && b == 0 ? true : sa == ha;
+	uint64_t sa = t->cpu->gpr[X86_RAX], sd = t->cpu->gpr[X86_RDX], sf = t->cpu->rflags;
+	bool result_ok = (c->bsf && b == 0 ? true : sa == ha) && sd == hd;
 	if (!result_ok || ((sf ^ hf) & defined)) {
-		fprintf(stderr, "  %s a=%#llx b=%#llx fin=%#llx: soft %#llx fl %#llx, host %#llx fl %#llx"
-			" (compared flags %#llx)\n", c->name, (unsigned long long)a,
-			(unsigned long long)b, (unsigned long long)fin, (unsigned long long)sa,
-			(unsigned long long)sf, (unsigned long long)ha, (unsigned long long)hf,
+		fprintf(stderr, "  %s a=%#llx b=%#llx fin=%#llx: soft %#llx/%#llx fl %#llx, host "
+			"%#llx/%#llx fl %#llx (compared flags %#llx)\n", c->name,
+			(unsigned long long)a, (unsigned long long)b, (unsigned long long)fin,
+			(unsigned long long)sa, (unsigned long long)sd, (unsigned long long)sf,
+			(unsigned long long)ha, (unsigned long long)hd, (unsigned long long)hf,
 			(unsigned long long)defined);
 		return 1;
 	}
