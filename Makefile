@@ -20,6 +20,9 @@ CPPFLAGS += -DHAVE_ZYDIS
 LDLIBS   += -lZydis
 endif
 
+# `make V=1` shows the commands.
+Q := $(if $(V),,@)
+
 SRCS      := $(shell find src -name '*.c' | sort)
 LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -33,19 +36,19 @@ all: isola guests
 isola: $(BUILD)/isola
 
 $(BUILD)/isola: $(BUILD)/src/main.o $(BUILD)/libisola.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/libisola.a: $(LIB_OBJS)
-	rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/unit_tests: $(UNIT_OBJS) $(BUILD)/libisola.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 unit: $(BUILD)/unit_tests
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 -include tests/guests/guests.mk
 
@@ -89,4 +92,4 @@ help:
 	@echo "make test-asan  the test suite under ASan+UBSan"
 	@echo "make bench      benchmarks (results go in BENCHMARKS.md by hand)"
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/src $(BUILD)/tests -type f -name '*.d' 2>/dev/null)

@@ -158,7 +158,8 @@ int isola_run(const struct vm_config *cfg)
 			break;
 		}
 		rs.vm = vm;
-		if (vm_build(vm, cfg, ops, &con.host_ops, err, sizeof(err), &status)) {
+		struct vm_host host = { .console = &con.host_ops, .loop = loop };
+		if (vm_build(vm, cfg, ops, &host, err, sizeof(err), &status)) {
 			console_restore();
 			log_msg("%s", err);
 			vm_destroy(vm);

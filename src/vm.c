@@ -176,12 +176,13 @@ static int vm_attach_devices(struct vm *vm, const struct uart_host_ops *console,
 }
 
 int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *ops,
-	     const struct uart_host_ops *console, char *err, size_t errlen, int *status)
+	     const struct vm_host *host, char *err, size_t errlen, int *status)
 {
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
 	vm->stop_efd = -1;
 	vm->accel_ops = ops;
+	vm->loop = host->loop;
 	*status = EXIT_HOST_ERROR;
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
@@ -205,7 +206,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops 
 		return rc;
 	}
 	vm->irq = (struct irq_router){ .set_level = vm_irq_set, .opaque = vm };
-	rc = vm_attach_devices(vm, console, err, errlen);
+	rc = vm_attach_devices(vm, host->console, err, errlen);
 	if (rc)
 		return rc;
 

@@ -72,12 +72,18 @@ void vm_request_reset(struct vm *vm);
 void vm_add_device(struct vm *vm, struct device *dev);
 
 /* Build the VM: memory, accelerator, devices, guest image, vCPUs; the
- * console UART (vm->uart) reports to *console. 0 or
+ * console UART (vm->uart) reports to host->console. 0 or
  * -errno with one line in err and the exit status to use in *status (2 when
  * the user's input is at fault). On failure call vm_destroy. */
 struct uart_host_ops;
+/* What the host side gives a VM: the console the UART talks to and the event
+ * loop devices put their timers and host I/O on. */
+struct vm_host {
+	const struct uart_host_ops *console;
+	struct eventloop *loop;
+};
 int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *ops,
-	     const struct uart_host_ops *console, char *err, size_t errlen, int *status) __attribute__((warn_unused_result));
+	     const struct vm_host *host, char *err, size_t errlen, int *status) __attribute__((warn_unused_result));
 /* Start the vCPU threads. */
 int vm_start(struct vm *vm);
 /* Kick all vCPUs and join their threads (after a stop request). */
