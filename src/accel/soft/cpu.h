@@ -370,6 +370,9 @@ soft_handler soft_exec_string_lookup(const struct soft_insn *in);
 soft_handler soft_exec_ctrl_lookup(const struct soft_insn *in);
 soft_handler soft_exec_system_lookup(const struct soft_insn *in);
 soft_handler soft_exec_sse_lookup(const struct soft_insn *in);
+soft_handler soft_exec_sse_int_lookup(const struct soft_insn *in);
+soft_handler soft_exec_sse_fp_lookup(const struct soft_insn *in);
+soft_handler soft_exec_x87_lookup(const struct soft_insn *in);
 int soft_exec_ud(struct soft_cpu *cpu, const struct soft_insn *in);
 
 /* ---- except.c: descriptors, segment loads, exception delivery ---- */

@@ -159,7 +159,8 @@ static soft_handler find_handler(const struct soft_insn *in)
 	static soft_handler (*const lookup[])(const struct soft_insn *) = {
 		soft_exec_alu_lookup, soft_exec_shift_lookup, soft_exec_muldiv_lookup,
 		soft_exec_string_lookup, soft_exec_ctrl_lookup, soft_exec_system_lookup,
-		soft_exec_sse_lookup,
+		soft_exec_sse_lookup, soft_exec_sse_int_lookup, soft_exec_sse_fp_lookup,
+		soft_exec_x87_lookup,
 	};
 	for (unsigned i = 0; i < sizeof(lookup) / sizeof(lookup[0]); i++) {
 		soft_handler h = lookup[i](in);

@@ -10,11 +10,12 @@
 #include <string.h>
 
 #include "accel/soft/cpu.h"
+#include "accel/soft/sse.h"
 
 #ifdef HAVE_ZYDIS
 #include <Zydis/Zydis.h>
 
-static int sse_check(struct soft_cpu *cpu)
+int soft_sse_check(struct soft_cpu *cpu)
 {
 	if ((cpu->cr0 & CR0_EM) || !(cpu->cr4 & X86_CR4_OSFXSR))
 		return soft_ud(cpu);
@@ -34,8 +35,8 @@ static int mem_linear(struct soft_cpu *cpu, const struct soft_insn *in,
 }
 
 /* Read len bytes of operand i (xmm register, memory or GPR) into buf. */
-static int vec_read(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint8_t *buf,
-		    unsigned len, bool aligned)
+int soft_vec_read(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint8_t *buf,
+		  unsigned len, bool aligned)
 {
 	const struct soft_operand *op = &in->op[i];
 	uint64_t lin, v;
@@ -56,8 +57,8 @@ static int vec_read(struct soft_cpu *cpu, const struct soft_insn *in, int i, uin
 
 /* Write len bytes to operand 0. An xmm destination: zero_upper clears the
  * rest of the register, else it is kept. A GPR destination is zero-extended. */
-static int vec_write(struct soft_cpu *cpu, const struct soft_insn *in, const uint8_t *buf,
-		     unsigned len, bool aligned, bool zero_upper)
+int soft_vec_write(struct soft_cpu *cpu, const struct soft_insn *in, const uint8_t *buf,
+		   unsigned len, bool aligned, bool zero_upper)
 {
 	const struct soft_operand *op = &in->op[0];
 	uint64_t lin, v = 0;
@@ -87,10 +88,10 @@ static int exec_mov128(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t buf[16];
 	bool al = is_aligned_move(in->mnemonic);
-	int rc = sse_check(cpu);
+	int rc = soft_sse_check(cpu);
 	if (!rc)
-		rc = vec_read(cpu, in, 1, buf, 16, al);
-	return rc ? rc : vec_write(cpu, in, buf, 16, al, true);
+		rc = soft_vec_read(cpu, in, 1, buf, 16, al);
+	return rc ? rc : soft_vec_write(cpu, in, buf, 16, al, true);
 }
 
 /* MOVD/MOVQ: a register or memory to xmm zero-extends; xmm to anything
@@ -99,10 +100,10 @@ static int exec_movd_q(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t buf[16];
 	unsigned len = in->mnemonic == ZYDIS_MNEMONIC_MOVD ? 4 : 8;
-	int rc = sse_check(cpu);
+	int rc = soft_sse_check(cpu);
 	if (!rc)
-		rc = vec_read(cpu, in, 1, buf, len, false);
-	return rc ? rc : vec_write(cpu, in, buf, len, false, true);
+		rc = soft_vec_read(cpu, in, 1, buf, len, false);
+	return rc ? rc : soft_vec_write(cpu, in, buf, len, false, true);
 }
 
 /* MOVSS/MOVSD: from memory zero the rest; register to register merges. */
@@ -110,20 +111,20 @@ static int exec_movs_scalar(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t buf[16];
 	unsigned len = in->mnemonic == ZYDIS_MNEMONIC_MOVSS ? 4 : 8;
-	int rc = sse_check(cpu);
+	int rc = soft_sse_check(cpu);
 	if (!rc)
-		rc = vec_read(cpu, in, 1, buf, len, false);
-	return rc ? rc : vec_write(cpu, in, buf, len, false, in->op[1].kind == SOP_MEM);
+		rc = soft_vec_read(cpu, in, 1, buf, len, false);
+	return rc ? rc : soft_vec_write(cpu, in, buf, len, false, in->op[1].kind == SOP_MEM);
 }
 
 static int exec_logic128(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint64_t a[2], b[2], r[2];
-	int rc = sse_check(cpu);
+	int rc = soft_sse_check(cpu);
 	if (!rc)
-		rc = vec_read(cpu, in, 0, (uint8_t *)a, 16, true);
+		rc = soft_vec_read(cpu, in, 0, (uint8_t *)a, 16, true);
 	if (!rc)
-		rc = vec_read(cpu, in, 1, (uint8_t *)b, 16, true);
+		rc = soft_vec_read(cpu, in, 1, (uint8_t *)b, 16, true);
 	if (rc)
 		return rc;
 	for (int i = 0; i < 2; i++) {
@@ -142,7 +143,7 @@ static int exec_logic128(struct soft_cpu *cpu, const struct soft_insn *in)
 			break;
 		}
 	}
-	return vec_write(cpu, in, (uint8_t *)r, 16, true, true);
+	return soft_vec_write(cpu, in, (uint8_t *)r, 16, true, true);
 }
 
 static int exec_pcmpeq(struct soft_cpu *cpu, const struct soft_insn *in)
@@ -150,25 +151,25 @@ static int exec_pcmpeq(struct soft_cpu *cpu, const struct soft_insn *in)
 	uint8_t a[16], b[16], r[16];
 	unsigned w = in->mnemonic == ZYDIS_MNEMONIC_PCMPEQB ? 1 :
 		     in->mnemonic == ZYDIS_MNEMONIC_PCMPEQW ? 2 : 4;
-	int rc = sse_check(cpu);
+	int rc = soft_sse_check(cpu);
 	if (!rc)
-		rc = vec_read(cpu, in, 0, a, 16, true);
+		rc = soft_vec_read(cpu, in, 0, a, 16, true);
 	if (!rc)
-		rc = vec_read(cpu, in, 1, b, 16, true);
+		rc = soft_vec_read(cpu, in, 1, b, 16, true);
 	if (rc)
 		return rc;
 	for (unsigned i = 0; i < 16; i += w)
 		memset(r + i, memcmp(a + i, b + i, w) ? 0 : 0xff, w);
-	return vec_write(cpu, in, r, 16, true, true);
+	return soft_vec_write(cpu, in, r, 16, true, true);
 }
 
 static int exec_pmovmskb(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t a[16];
 	uint64_t m = 0;
-	int rc = sse_check(cpu);
+	int rc = soft_sse_check(cpu);
 	if (!rc)
-		rc = vec_read(cpu, in, 1, a, 16, false);
+		rc = soft_vec_read(cpu, in, 1, a, 16, false);
 	if (rc)
 		return rc;
 	for (int i = 0; i < 16; i++)
@@ -182,7 +183,7 @@ static int exec_pmovmskb(struct soft_cpu *cpu, const struct soft_insn *in)
 static int exec_ldst_mxcsr(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint64_t v;
-	int rc = sse_check(cpu);
+	int rc = soft_sse_check(cpu);
 	if (rc)
 		return rc;
 	if (in->mnemonic == ZYDIS_MNEMONIC_STMXCSR)

@@ -26,7 +26,7 @@
 			return soft_gp0(cpu);                                  \
 	} while (0)
 
-/* ---- control registers (SDM Vol. 3A §2.5, Vol. 2B "MOV—Move to/from Control Registers") ---- */
+/* ---- control registers (SDM Vol. 3A §2.5; Vol. 2B "MOV—Move to/from Control Registers") */
 
 static int write_cr0(struct soft_cpu *cpu, uint64_t v)
 {

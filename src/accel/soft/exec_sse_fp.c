@@ -1,0 +1,284 @@
+/* SSE/SSE2 scalar floating point: ADDSx, SUBSx, MULSx, DIVSx, SQRTSx,
+ * (U)COMISx, CVTSI2Sx, CVT(T)Sx2SI, CVTSS2SD/CVTSD2SS (SDM Vol. 2).
+ *
+ * Each operation runs as the same host instruction, with the host MXCSR
+ * loaded from the guest's (rounding, DAZ, FTZ) with every exception masked
+ * and the flags clear; the flags the host raised are then OR-ed into the
+ * guest MXCSR, and an exception the guest left unmasked is #XM (#UD without
+ * CR4.OSXMMEXCPT), raised before the destination is written. The host is an
+ * x86-64 CPU with SSE2, so results, NaN propagation and the integer
+ * indefinite value are those of hardware by construction. */
+#include <string.h>
+
+#include "accel/soft/cpu.h"
+#include "accel/soft/sse.h"
+
+#ifdef HAVE_ZYDIS
+#include <Zydis/Zydis.h>
+
+/* The host MXCSR for running a guest operation: the guest's control bits,
+ * all exceptions masked (bits 7-12), no flags. */
+static uint32_t host_mxcsr(const struct soft_cpu *cpu)
+{
+	return (cpu->mxcsr & 0xffc0u) | 0x1f80u;
+}
+
+/* Merge the flags the host raised; #XM / #UD if the guest unmasked one. */
+static int fp_flags(struct soft_cpu *cpu, uint32_t host_after)
+{
+	uint32_t f = host_after & 0x3f;
+	uint32_t unmasked = f & ~(cpu->mxcsr >> 7) & 0x3f;
+	if (unmasked)
+		return (cpu->cr4 & X86_CR4_OSXMMEXCPT) ? soft_raise(cpu, EXC_XM, false, 0)
+						       : soft_ud(cpu);
+	cpu->mxcsr |= f;
+	return SOFT_OK;
+}
+
+/* Run "insn src, dst" with the guest's MXCSR; after gets the host MXCSR.
+ * dc/sc: the operands' asm constraints ("x" xmm, "r" integer register). */
+#define HOST_OP(insn, dc, dst, sc, src, mx, after)                             \
+	do {                                                                   \
+		uint32_t _save;                                                \
+		__asm__ volatile("stmxcsr %[sv]\n\tldmxcsr %[m]\n\t" insn " %[s], %[d]\n\t" \
+				 "stmxcsr %[a]\n\tldmxcsr %[sv]"                \
+				 : [d] dc(dst), [a] "=m"(after), [sv] "=m"(_save) \
+				 : [s] sc(src), [m] "m"(mx));                   \
+	} while (0)
+#define HOST_FP(insn, dst, src, mx, after) HOST_OP(insn, "+x", dst, "x", src, mx, after)
+#define HOST_TOINT(insn, dst, src, mx, after) HOST_OP(insn, "=r", dst, "x", src, mx, after)
+#define HOST_FROMINT(insn, dst, src, mx, after) HOST_OP(insn, "+x", dst, "r", src, mx, after)
+
+static bool is_double(unsigned m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_ADDSD: case ZYDIS_MNEMONIC_SUBSD: case ZYDIS_MNEMONIC_MULSD:
+	case ZYDIS_MNEMONIC_DIVSD: case ZYDIS_MNEMONIC_SQRTSD: case ZYDIS_MNEMONIC_COMISD:
+	case ZYDIS_MNEMONIC_UCOMISD: case ZYDIS_MNEMONIC_CVTSI2SD: case ZYDIS_MNEMONIC_CVTSD2SI:
+	case ZYDIS_MNEMONIC_CVTTSD2SI: case ZYDIS_MNEMONIC_CVTSD2SS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int exec_arith(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint8_t a[16], b[16];
+	bool dbl = is_double(in->mnemonic);
+	uint32_t mx = host_mxcsr(cpu), after = 0;
+	int rc = soft_sse_check(cpu);
+	if (!rc)
+		rc = soft_vec_read(cpu, in, 0, a, 16, false);
+	if (!rc)
+		rc = soft_vec_read(cpu, in, 1, b, dbl ? 8 : 4, false);
+	if (rc)
+		return rc;
+	if (dbl) {
+		double x, y;
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		switch (in->mnemonic) {
+		case ZYDIS_MNEMONIC_ADDSD: HOST_FP("addsd", x, y, mx, after); break;
+		case ZYDIS_MNEMONIC_SUBSD: HOST_FP("subsd", x, y, mx, after); break;
+		case ZYDIS_MNEMONIC_MULSD: HOST_FP("mulsd", x, y, mx, after); break;
+		case ZYDIS_MNEMONIC_DIVSD: HOST_FP("divsd", x, y, mx, after); break;
+		default: HOST_FP("sqrtsd", x, y, mx, after); break;
+		}
+		memcpy(a, &x, 8);
+	} else {
+		float x, y;
+		memcpy(&x, a, 4);
+		memcpy(&y, b, 4);
+		switch (in->mnemonic) {
+		case ZYDIS_MNEMONIC_ADDSS: HOST_FP("addss", x, y, mx, after); break;
+		case ZYDIS_MNEMONIC_SUBSS: HOST_FP("subss", x, y, mx, after); break;
+		case ZYDIS_MNEMONIC_MULSS: HOST_FP("mulss", x, y, mx, after); break;
+		case ZYDIS_MNEMONIC_DIVSS: HOST_FP("divss", x, y, mx, after); break;
+		default: HOST_FP("sqrtss", x, y, mx, after); break;
+		}
+		memcpy(a, &x, 4);
+	}
+	rc = fp_flags(cpu, after);
+	return rc ? rc : soft_vec_write(cpu, in, a, 16, false, false);
+}
+
+/* (U)COMISx: ZF,PF,CF = 111 unordered, 000 greater, 001 less, 100 equal;
+ * OF, SF, AF cleared. COMIS signals invalid for any NaN, UCOMIS for SNaN;
+ * both signal denormal operands. The host instruction decides it all. */
+#define HOST_CMP(insn, x, y, mx, after, fl)                                    \
+	do {                                                                   \
+		uint32_t _save;                                                \
+		__asm__ volatile("stmxcsr %[sv]\n\tldmxcsr %[m]\n\t" insn " %[s], %[d]\n\t" \
+				 "pushfq\n\tpop %[f]\n\tstmxcsr %[a]\n\tldmxcsr %[sv]" \
+				 : [a] "=m"(after), [sv] "=m"(_save), [f] "=r"(fl) \
+				 : [d] "x"(x), [s] "x"(y), [m] "m"(mx)          \
+				 : "cc");                                      \
+	} while (0)
+
+static int exec_comis(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint8_t a[16], b[16];
+	bool dbl = is_double(in->mnemonic);
+	uint32_t mx = host_mxcsr(cpu), after = 0;
+	uint64_t fl;
+	int rc = soft_sse_check(cpu);
+	if (!rc)
+		rc = soft_vec_read(cpu, in, 0, a, 16, false);
+	if (!rc)
+		rc = soft_vec_read(cpu, in, 1, b, dbl ? 8 : 4, false);
+	if (rc)
+		return rc;
+	if (dbl) {
+		double x, y;
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (in->mnemonic == ZYDIS_MNEMONIC_COMISD)
+			HOST_CMP("comisd", x, y, mx, after, fl);
+		else
+			HOST_CMP("ucomisd", x, y, mx, after, fl);
+	} else {
+		float x, y;
+		memcpy(&x, a, 4);
+		memcpy(&y, b, 4);
+		if (in->mnemonic == ZYDIS_MNEMONIC_COMISS)
+			HOST_CMP("comiss", x, y, mx, after, fl);
+		else
+			HOST_CMP("ucomiss", x, y, mx, after, fl);
+	}
+	rc = fp_flags(cpu, after);
+	if (rc)
+		return rc;
+	cpu->rflags = (cpu->rflags & ~FL_ARITH) | (fl & (FL_ZF | FL_PF | FL_CF));
+	return SOFT_OK;
+}
+
+/* CVTSI2Sx xmm, r/m32/64. */
+static int exec_cvtsi2s(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint8_t a[16];
+	uint64_t v;
+	uint32_t mx = host_mxcsr(cpu), after = 0;
+	int rc = soft_sse_check(cpu);
+	if (!rc)
+		rc = soft_vec_read(cpu, in, 0, a, 16, false);
+	if (!rc)
+		rc = soft_op_read(cpu, in, 1, &v);
+	if (rc)
+		return rc;
+	int64_t s = (int64_t)soft_sext(v, in->op[1].size);
+	if (is_double(in->mnemonic)) {
+		double d;
+		memcpy(&d, a, 8);
+		HOST_FROMINT("cvtsi2sdq", d, s, mx, after);
+		memcpy(a, &d, 8);
+	} else {
+		float f;
+		memcpy(&f, a, 4);
+		HOST_FROMINT("cvtsi2ssq", f, s, mx, after);
+		memcpy(a, &f, 4);
+	}
+	rc = fp_flags(cpu, after);
+	return rc ? rc : soft_vec_write(cpu, in, a, 16, false, false);
+}
+
+/* CVT(T)Sx2SI r32/64, xmm/m. */
+static int exec_cvts2si(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint8_t b[16];
+	uint32_t mx = host_mxcsr(cpu), after = 0;
+	int rc = soft_sse_check(cpu);
+	if (!rc)
+		rc = soft_vec_read(cpu, in, 1, b, is_double(in->mnemonic) ? 8 : 4, false);
+	if (rc)
+		return rc;
+	double d;
+	float f;
+	int64_t q = 0;
+	int32_t l = 0;
+	memcpy(&d, b, 8);
+	memcpy(&f, b, 4);
+	bool wide = in->op[0].size == 8;
+	switch (in->mnemonic) {
+	case ZYDIS_MNEMONIC_CVTSD2SI:
+		if (wide)
+			HOST_TOINT("cvtsd2si", q, d, mx, after);
+		else
+			HOST_TOINT("cvtsd2si", l, d, mx, after);
+		break;
+	case ZYDIS_MNEMONIC_CVTTSD2SI:
+		if (wide)
+			HOST_TOINT("cvttsd2si", q, d, mx, after);
+		else
+			HOST_TOINT("cvttsd2si", l, d, mx, after);
+		break;
+	case ZYDIS_MNEMONIC_CVTSS2SI:
+		if (wide)
+			HOST_TOINT("cvtss2si", q, f, mx, after);
+		else
+			HOST_TOINT("cvtss2si", l, f, mx, after);
+		break;
+	default:
+		if (wide)
+			HOST_TOINT("cvttss2si", q, f, mx, after);
+		else
+			HOST_TOINT("cvttss2si", l, f, mx, after);
+		break;
+	}
+	rc = fp_flags(cpu, after);
+	return rc ? rc : soft_op_write(cpu, in, 0, wide ? (uint64_t)q : (uint32_t)l);
+}
+
+static int exec_cvt_sd_ss(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	uint8_t a[16], b[16];
+	bool to_single = in->mnemonic == ZYDIS_MNEMONIC_CVTSD2SS;
+	uint32_t mx = host_mxcsr(cpu), after = 0;
+	int rc = soft_sse_check(cpu);
+	if (!rc)
+		rc = soft_vec_read(cpu, in, 0, a, 16, false);
+	if (!rc)
+		rc = soft_vec_read(cpu, in, 1, b, to_single ? 8 : 4, false);
+	if (rc)
+		return rc;
+	if (to_single) {
+		double d;
+		float f;
+		memcpy(&d, b, 8);
+		memcpy(&f, a, 4);
+		HOST_FP("cvtsd2ss", f, d, mx, after);
+		memcpy(a, &f, 4);
+	} else {
+		double d;
+		float f;
+		memcpy(&f, b, 4);
+		memcpy(&d, a, 8);
+		HOST_FP("cvtss2sd", d, f, mx, after);
+		memcpy(a, &d, 8);
+	}
+	rc = fp_flags(cpu, after);
+	return rc ? rc : soft_vec_write(cpu, in, a, 16, false, false);
+}
+
+soft_handler soft_exec_sse_fp_lookup(const struct soft_insn *in)
+{
+	switch (in->mnemonic) {
+	case ZYDIS_MNEMONIC_ADDSD: case ZYDIS_MNEMONIC_SUBSD: case ZYDIS_MNEMONIC_MULSD:
+	case ZYDIS_MNEMONIC_DIVSD: case ZYDIS_MNEMONIC_SQRTSD: case ZYDIS_MNEMONIC_ADDSS:
+	case ZYDIS_MNEMONIC_SUBSS: case ZYDIS_MNEMONIC_MULSS: case ZYDIS_MNEMONIC_DIVSS:
+	case ZYDIS_MNEMONIC_SQRTSS:
+		return exec_arith;
+	case ZYDIS_MNEMONIC_COMISD: case ZYDIS_MNEMONIC_UCOMISD: case ZYDIS_MNEMONIC_COMISS:
+	case ZYDIS_MNEMONIC_UCOMISS:
+		return exec_comis;
+	case ZYDIS_MNEMONIC_CVTSI2SD: case ZYDIS_MNEMONIC_CVTSI2SS: return exec_cvtsi2s;
+	case ZYDIS_MNEMONIC_CVTSD2SI: case ZYDIS_MNEMONIC_CVTTSD2SI: case ZYDIS_MNEMONIC_CVTSS2SI:
+	case ZYDIS_MNEMONIC_CVTTSS2SI:
+		return exec_cvts2si;
+	case ZYDIS_MNEMONIC_CVTSD2SS: case ZYDIS_MNEMONIC_CVTSS2SD: return exec_cvt_sd_ss;
+	default:
+		return NULL;
+	}
+}
+
+#endif /* HAVE_ZYDIS */
