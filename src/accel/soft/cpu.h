@@ -143,6 +143,8 @@ struct soft_code_page {
 };
 
 #define SOFT_CODE_BUCKETS 1024
+/* At most this many decoded pages per vCPU (~9 KiB each plus instructions). */
+#define SOFT_MAX_CODE_PAGES 4096
 struct soft_decode_cache {
 	struct soft_code_page *bucket[SOFT_CODE_BUCKETS];
 	struct soft_code_page *last;  /* the page the previous instruction came from */

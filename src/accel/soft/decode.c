@@ -51,7 +51,8 @@ static void page_free(struct soft_code_page *p)
 	free(p);
 }
 
-void soft_decode_destroy(struct soft_decode_cache *dc)
+/* Drop every decoded page (at fetch time only: no instruction is running). */
+static void cache_flush(struct soft_decode_cache *dc)
 {
 	for (int b = 0; b < SOFT_CODE_BUCKETS; b++) {
 		struct soft_code_page *p = dc->bucket[b], *n;
@@ -61,10 +62,17 @@ void soft_decode_destroy(struct soft_decode_cache *dc)
 		}
 		dc->bucket[b] = NULL;
 	}
-	free(dc->decoder);
-	dc->decoder = NULL;
+	dc->nr_pages = 0;
 	dc->last = NULL;
 	dc->fast.valid = false;
+	dc->fast.page = NULL;
+}
+
+void soft_decode_destroy(struct soft_decode_cache *dc)
+{
+	cache_flush(dc);
+	free(dc->decoder);
+	dc->decoder = NULL;
 }
 
 /* ---- Zydis -> struct soft_insn ---- */
@@ -306,6 +314,10 @@ static struct soft_code_page *page_get(struct soft_cpu *cpu, uint64_t gpage, int
 		dc->nr_pages--;
 		break;
 	}
+	/* Bound the memory a guest can make us spend on decoded code: when the
+	 * cache is full, start over (QEMU flushes its whole TB cache likewise). */
+	if (dc->nr_pages >= SOFT_MAX_CODE_PAGES)
+		cache_flush(dc);
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
