@@ -254,3 +254,91 @@ TEST(soft_kick_stops_a_spinning_vcpu)
 }
 
 #endif /* HAVE_ZYDIS */
+
+#ifdef HAVE_ZYDIS
+
+/* SYSCALL to LSTAR at CPL 0 with SFMASK applied, SWAPGS and a GS-relative
+ * load, SYSRET back to CPL 3 with RFLAGS from R11. */
+TEST(soft_syscall_sysret_swapgs)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	const uint64_t kgs = 0x34000;
+	tenv_w64(&t, kgs + 8, 0x1234abcd);
+	/* kernel entry at TEST_HANDLER:
+	 *   swapgs ; mov rax, gs:[8] ; swapgs ; sysretq */
+	static const uint8_t entry[] = {
+		0x0f, 0x01, 0xf8,
+		0x65, 0x48, 0x8b, 0x04, 0x25, 0x08, 0x00, 0x00, 0x00,
+		0x0f, 0x01, 0xf8,
+		0x48, 0x0f, 0x07,
+	};
+	tenv_load(&t, TEST_HANDLER, entry, sizeof(entry));
+	/* STAR[47:32] = kernel CS 0x08 (SS 0x10); STAR[63:48] = 0x10, so SYSRET
+	 * loads CS 0x10+16 = 0x20|3 and SS 0x18|3. */
+	t.cpu->star = (0x10ull << 48) | (0x08ull << 32);
+	t.cpu->lstar = TEST_HANDLER;
+	t.cpu->sfmask = FL_IF | FL_DF;
+	t.cpu->kernel_gs_base = kgs;
+	t.cpu->seg[X86_GS].base = 0x999000;
+	/* ring 3: syscall ; out dx, al */
+	static const uint8_t user[] = { 0x0f, 0x05, 0xee };
+	tenv_set_ring(&t, 1);
+	t.cpu->rflags = X86_RFLAGS_FIXED | FL_IF | FL_DF | FL_IOPL | FL_CF;
+	CHECK_EQ(tenv_exec(&t, user, sizeof(user)), VCPU_EXIT_IO);
+	CHECK_EQ(t.cpu->gpr[X86_RAX], 0x1234abcd);
+	CHECK_EQ(t.cpu->gpr[X86_RCX], TEST_CODE + 2);
+	CHECK_EQ(t.cpu->gpr[X86_R11], X86_RFLAGS_FIXED | FL_IF | FL_DF | FL_IOPL | FL_CF);
+	CHECK_EQ(t.cpu->cpl, 3);
+	CHECK_EQ(t.cpu->seg[X86_CS].selector, 0x23);
+	CHECK_EQ(t.cpu->seg[X86_SS].selector, 0x1b);
+	CHECK(t.cpu->seg[X86_CS].l);
+	CHECK_EQ(t.cpu->rflags, X86_RFLAGS_FIXED | FL_IF | FL_DF | FL_IOPL | FL_CF);
+	CHECK_EQ(t.cpu->seg[X86_GS].base, 0x999000);
+	CHECK_EQ(t.cpu->kernel_gs_base, kgs);
+
+	/* SYSCALL with EFER.SCE clear is #UD; SYSRET at CPL 3 is #GP. */
+	t.cpu->efer &= ~X86_EFER_SCE;
+	CHECK_EQ(tenv_exec(&t, user, sizeof(user)), VCPU_EXIT_SHUTDOWN);
+	t.cpu->efer |= X86_EFER_SCE;
+	static const uint8_t sysret[] = { 0x48, 0x0f, 0x07 };
+	CHECK_EQ(tenv_exec(&t, sysret, sizeof(sysret)), VCPU_EXIT_SHUTDOWN);
+	tenv_destroy(&t);
+}
+
+/* RDMSR/WRMSR: known MSRs round-trip, unknown ones and reserved bits #GP,
+ * and CPL 3 may not use them. */
+TEST(soft_msrs)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	uint64_t v;
+	CHECK_EQ(soft_wrmsr(t.cpu, 0xc0000102, 0xffff800000001000ull), SOFT_OK);
+	CHECK_EQ(soft_rdmsr(t.cpu, 0xc0000102, &v), SOFT_OK);
+	CHECK_EQ(v, 0xffff800000001000ull);
+	/* A non-canonical FS base. */
+	CHECK_EQ(soft_wrmsr(t.cpu, 0xc0000100, 0x0000800000000000ull), SOFT_FAULT);
+	CHECK_EQ(soft_rdmsr(t.cpu, 0x12345678, &v), SOFT_FAULT);
+	CHECK_EQ(t.cpu->fault.vector, EXC_GP);
+	CHECK_EQ(soft_wrmsr(t.cpu, 0x277, 0x0202020202020202ull), SOFT_FAULT); /* PAT type 2 */
+	CHECK_EQ(soft_wrmsr(t.cpu, 0xc0000080, t.cpu->efer | (1ull << 20)), SOFT_FAULT);
+	/* wrmsr IA32_TSC then rdtsc: the new value, moving forward */
+	static const uint8_t code[] = {
+		0xb9, 0x10, 0x00, 0x00, 0x00, /* mov ecx, 0x10 */
+		0x31, 0xc0,                   /* xor eax, eax */
+		0xba, 0x01, 0x00, 0x00, 0x00, /* mov edx, 1 */
+		0x0f, 0x30,                   /* wrmsr */
+		0x0f, 0x31,                   /* rdtsc */
+		0xf4,
+	};
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->gpr[X86_RDX], 1);
+	CHECK(t.cpu->gpr[X86_RAX] < 1000000000ull);
+	/* rdmsr at CPL 3: #GP */
+	static const uint8_t rd[] = { 0x0f, 0x32 };
+	tenv_set_ring(&t, 1);
+	CHECK_EQ(tenv_exec(&t, rd, sizeof(rd)), VCPU_EXIT_SHUTDOWN);
+	tenv_destroy(&t);
+}
+
+#endif /* HAVE_ZYDIS */
