@@ -41,7 +41,7 @@ die() { echo "guestkit: error: $STEP: $*" >&2; exit 1; }
 trap 'die "command failed (line $LINENO: $BASH_COMMAND); rerun with bash -x for detail"' ERR
 
 [ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
-mkdir -p "$1" || { STEP=outdir; die "cannot create $1"; }
+mkdir -p "$1" 2>/dev/null || { STEP=outdir; die "cannot create $1 (a file in the way, or no permission)"; }
 OUT=$(cd "$1" && pwd)
 
 # --- 0. up to date? -------------------------------------------------------------------
@@ -165,7 +165,7 @@ unpack_deb() {
 	fi
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	dpkg -x "$deb" "$dir" || die "dpkg -x $(basename "$deb") failed (corrupt download? delete $OUT/debs and rerun)"
+	dpkg -x "$deb" "$dir" 2>/dev/null || die "dpkg -x $(basename "$deb") failed (corrupt download? delete $OUT/debs and rerun)"
 	basename "$deb" > "$stamp"
 }
 
@@ -371,7 +371,7 @@ newc_entry() {
 INITRD_TMP="$OUT/initrd.img.tmp"
 {
 	(cd "$STAGE" && find . -mindepth 1 | sed 's#^\./##' | sort |
-		cpio -o -H newc -R 0:0 --quiet)
+		cpio -o -H newc -R 0:0 --reproducible --quiet)
 	# A second archive, appended: the kernel unpacks concatenated archives in turn.
 	{ newc_entry dev/console 020600 5 1; newc_entry TRAILER!!! 0 0 0; } > "$OUT/devnodes.cpio"
 	cat "$OUT/devnodes.cpio"

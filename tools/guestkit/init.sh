@@ -53,8 +53,9 @@ power_off() {
 	while :; do sleep 3600; done
 }
 
-# Finds the command for this boot in /proc/cmdline, decoded, in $cmd; returns 1 if none.
-# Precedence: isola.cmd64= (base64 of any shell text), then isola.cmd= (one word, or a
+# Finds the command for this boot in /proc/cmdline, decoded, in $cmd; returns 1 if there is
+# none. Any form that is present means "run and power off", even if empty or undecodable
+# (a harness must never be left at an interactive prompt). Precedence: isola.cmd64= (base64 of any shell text), then isola.cmd= (one word, or a
 # double-quoted string with neither a double quote nor " -- " in it), then everything after
 # the first " -- ". Parameters are looked for only before " -- ", so the command text itself
 # may mention them. The kernel also hands the words after "--" to init as arguments, but
@@ -67,11 +68,16 @@ find_command() {
 	*" isola.cmd64="*)
 		val=${head#* isola.cmd64=}
 		val=${val%% *}
-		# Accept the URL-safe alphabet too, and missing '=' padding.
+		# Accept the URL-safe alphabet too, and missing '=' padding. busybox base64 -d
+		# skips junk silently, so check the alphabet first.
 		val=$(printf '%s' "$val" | tr -- '-_' '+/')
 		while [ $((${#val} % 4)) -ne 0 ]; do val="$val="; done
-		if ! cmd=$(printf '%s\n' "$val" | base64 -d 2>/dev/null); then
-			say "isola.cmd64= is not valid base64; running nothing"
+		case "$val" in
+		*[!A-Za-z0-9+/=]* | *=[!=]*) cmd='' ;;
+		*) cmd=$(printf '%s\n' "$val" | base64 -d 2>/dev/null) || cmd='' ;;
+		esac
+		if [ -z "$cmd" ] && [ "$val" != "" ]; then
+			say "isola.cmd64= is not valid base64; running 'exit 127'"
 			cmd='exit 127'
 		fi
 		;;
@@ -89,7 +95,7 @@ find_command() {
 		cmd=${cmd% }
 		;;
 	esac
-	[ -n "$cmd" ]
+	return 0
 }
 
 if find_command; then
