@@ -39,6 +39,8 @@ struct guest_mem;
 struct soft_cpu;
 struct soft_insn;
 
+enum soft_activity { SOFT_ACTIVE, SOFT_WAIT_SIPI };
+
 /* ---- status codes ---- */
 #define SOFT_OK    0
 #define SOFT_FAULT 1
@@ -217,6 +219,10 @@ struct soft_cpu {
 	uint8_t st[8][10];
 	/* interrupt state */
 	bool int_shadow; /* STI / MOV SS: no interrupt before the next instruction ends */
+	/* Activity state (SDM Vol. 3A §9.4): an application processor waits
+	 * for a startup IPI after RESET/INIT; the interrupt controllers (to
+	 * come) end the wait by setting SOFT_ACTIVE and waking the thread. */
+	uint8_t activity;
 
 	/* execution */
 	int index;
@@ -227,6 +233,8 @@ struct soft_cpu {
 	struct soft_tlb_entry tlb[SOFT_NR_ACC][SOFT_TLB_SIZE];
 	struct soft_decode_cache dc;
 	atomic_bool kick;
+	/* Bumped (and futex-woken) by every kick and wake-up of a waiting vCPU. */
+	_Atomic uint32_t wake_seq;
 
 	/* exits and pending completions (see the top of this file) */
 	struct vcpu_exit exit;
@@ -307,6 +315,8 @@ void soft_cpu_get_regs(const struct soft_cpu *cpu, struct x86_regs *r);
 void soft_cpu_set_regs(struct soft_cpu *cpu, const struct x86_regs *r);
 void soft_cpu_get_sregs(const struct soft_cpu *cpu, struct x86_sregs *s);
 void soft_cpu_set_sregs(struct soft_cpu *cpu, const struct x86_sregs *s);
+/* Wake the vCPU's thread if it sleeps in wait-for-SIPI (any thread). */
+void soft_cpu_wake(struct soft_cpu *cpu);
 /* Forget pending I/O / MMIO completions (state was replaced from outside). */
 void soft_cpu_drop_pending(struct soft_cpu *cpu);
 

@@ -12,11 +12,19 @@
  * HLT: there is no interrupt controller in soft yet (another issue brings the
  * LAPIC, I/O APIC, PIC and PIT), so nothing could ever wake a halted vCPU:
  * HLT completes (RIP moves past it) and vcpu_run returns VCPU_EXIT_HALT,
- * whatever IF says. The VMM decides what a halt means. */
+ * whatever IF says. The VMM decides what a halt means.
+ *
+ * Application processors (vCPU index > 0) start in wait-for-SIPI, as on a
+ * PC: vcpu_run sleeps (futex on cpu.wake_seq) until a kick, which returns
+ * VCPU_EXIT_KICKED, or until the interrupt controllers deliver a startup IPI
+ * (they set cpu.activity = SOFT_ACTIVE and call soft_vcpu_wake()). */
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "accel/accel.h"
 #include "accel/soft/cpu.h"
@@ -136,6 +144,8 @@ static int soft_vcpu_create(struct accel *acc, int index, struct vcpu **out)
 		free(v);
 		return rc;
 	}
+	if (index > 0)
+		v->cpu.activity = SOFT_WAIT_SIPI;
 	v->acc = acc;
 	*out = v;
 	return 0;
@@ -149,14 +159,35 @@ static void soft_vcpu_destroy(struct vcpu *v)
 	free(v);
 }
 
+/* Wake a vCPU thread sleeping in wait-for-SIPI (async-signal-safe). */
+void soft_cpu_wake(struct soft_cpu *cpu)
+{
+	atomic_fetch_add(&cpu->wake_seq, 1);
+	syscall(SYS_futex, &cpu->wake_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 static int soft_vcpu_run(struct vcpu *v, struct vcpu_exit *exit)
 {
-	return soft_cpu_run(&v->cpu, exit);
+	struct soft_cpu *cpu = &v->cpu;
+	while (cpu->activity != SOFT_ACTIVE) {
+		uint32_t seq = atomic_load(&cpu->wake_seq);
+		if (atomic_load(&cpu->kick)) {
+			atomic_store(&cpu->kick, false);
+			memset(exit, 0, sizeof(*exit));
+			exit->kind = VCPU_EXIT_KICKED;
+			return 0;
+		}
+		/* Sleeps only while wake_seq is still seq: a kick in between
+		 * has bumped it, so no wake-up is lost. */
+		syscall(SYS_futex, &cpu->wake_seq, FUTEX_WAIT_PRIVATE, seq, NULL, NULL, 0);
+	}
+	return soft_cpu_run(cpu, exit);
 }
 
 static void soft_vcpu_kick(struct vcpu *v)
 {
 	atomic_store(&v->cpu.kick, true);
+	soft_cpu_wake(&v->cpu);
 }
 
 static int soft_get_regs(struct vcpu *v, struct x86_regs *r)
