@@ -106,13 +106,15 @@ static uint8_t pm_byte(size_t i)
 	return (uint8_t)(i * 7 + 3);
 }
 
-static char *make_bzimage(const struct bz_opts *o)
+/* The image bytes; *len gets the file length. */
+static uint8_t *build_bzimage(const struct bz_opts *o, size_t *len)
 {
 	unsigned sects = o->setup_sects ? o->setup_sects : 4;
-	size_t setup = (size_t)(sects + 1) * 512, len = setup + o->pm_size;
-	uint8_t *img = calloc(1, len);
-	char *path;
+	size_t setup = (size_t)(sects + 1) * 512;
+	uint8_t *img;
 
+	*len = setup + o->pm_size;
+	img = calloc(1, *len);
 	if (!img)
 		return NULL;
 	img[HDR_SETUP_SECTS] = o->setup_sects;
@@ -132,7 +134,17 @@ static char *make_bzimage(const struct bz_opts *o)
 	wr32(img + HDR_INIT_SIZE, o->init_size);
 	for (size_t i = 0; i < o->pm_size; i++)
 		img[setup + i] = pm_byte(i);
-	path = temp_file(img, o->truncate_to ? o->truncate_to : len, 0);
+	if (o->truncate_to && o->truncate_to < *len)
+		*len = o->truncate_to;
+	return img;
+}
+
+static char *make_bzimage(const struct bz_opts *o)
+{
+	size_t len;
+	uint8_t *img = build_bzimage(o, &len);
+	char *path = img ? temp_file(img, len, 0) : NULL;
+
 	free(img);
 	return path;
 }
@@ -448,11 +460,10 @@ struct elf_opts {
 	struct elf_seg seg[2];
 };
 
-static char *make_elf(const struct elf_opts *o)
+static uint8_t *build_elf(const struct elf_opts *o, size_t *lenp)
 {
 	size_t hdrs = sizeof(Elf64_Ehdr) + o->nseg * sizeof(Elf64_Phdr), len = hdrs;
 	uint8_t *img;
-	char *path;
 
 	for (unsigned i = 0; i < o->nseg; i++)
 		if (!o->seg[i].offset)
@@ -489,7 +500,16 @@ static char *make_elf(const struct elf_opts *o)
 			data += o->seg[i].filesz;
 		}
 	}
-	path = temp_file(img, len, 0);
+	*lenp = len;
+	return img;
+}
+
+static char *make_elf(const struct elf_opts *o)
+{
+	size_t len;
+	uint8_t *img = build_elf(o, &len);
+	char *path = img ? temp_file(img, len, 0) : NULL;
+
 	free(img);
 	return path;
 }
@@ -785,4 +805,151 @@ TEST(boot_identity_map_large)
 		 -EINVAL);
 	CHECK_EQ(x86_identity_map_build(pt, LAYOUT_PAGE_TABLES, 4096, 4 * GIB, &cr3), -ENOSPC);
 	free(pt);
+}
+
+/* ---- write notifications ------------------------------------------------------ */
+
+struct write_log {
+	unsigned n;
+	uint64_t start[64], end[64];
+};
+
+static void log_write(void *opaque, uint64_t gpa, uint64_t len)
+{
+	struct write_log *w = opaque;
+	if (w->n < 64) {
+		w->start[w->n] = gpa;
+		w->end[w->n] = gpa + len;
+		w->n++;
+	}
+}
+
+static bool write_logged(const struct write_log *w, uint64_t start, uint64_t len)
+{
+	for (unsigned i = 0; i < w->n; i++)
+		if (w->start[i] <= start && start + len <= w->end[i])
+			return true;
+	return false;
+}
+
+/* Everything the loader writes is reported through on_write, so a CPU that
+ * caches decoded guest code (the soft CPU) never runs stale bytes. */
+TEST(boot_write_notifications)
+{
+	struct bz_opts o = bz_default();
+	char *k = make_bzimage(&o), *rd = temp_file("initrd", 6, 0);
+	struct guest_mem mem;
+	struct write_log w = { 0 };
+	struct x86_regs regs;
+	struct x86_sregs sregs;
+	struct x86_boot_args args = { .kernel = k, .initrd = rd, .cmdline = "a", .ncpus = 1 };
+	char err[256];
+
+	CHECK_EQ(gm_init(&mem, 64 * MIB), 0);
+	mem.on_write = log_write;
+	mem.on_write_opaque = &w;
+	CHECK_EQ(x86_boot_setup(&mem, &args, &regs, &sregs, err, sizeof(err)), 0);
+	CHECK(write_logged(&w, LAYOUT_KERNEL, o.pm_size));
+	CHECK(write_logged(&w, (64 * MIB - 6) & ~0xfffull, 6));
+	CHECK(write_logged(&w, LAYOUT_BOOT_PARAMS, BP_SIZE));
+	CHECK(write_logged(&w, LAYOUT_CMDLINE, 2));
+	CHECK(write_logged(&w, LAYOUT_GDT, 32));
+	CHECK(write_logged(&w, LAYOUT_PAGE_TABLES, LAYOUT_PAGE_TABLES_END - LAYOUT_PAGE_TABLES));
+	CHECK(write_logged(&w, LAYOUT_ACPI_RSDP, LAYOUT_ACPI_END - LAYOUT_ACPI_RSDP));
+	gm_destroy(&mem);
+	drop_file(k);
+	drop_file(rd);
+}
+
+/* ---- hostile files --------------------------------------------------------------- */
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Boot a mutated image: it must either load (entry inside RAM, initrd and
+ * kernel inside RAM) or fail with one line naming the file. */
+static void boot_mutant(struct guest_mem *mem, const uint8_t *img, size_t len, char *rd,
+			unsigned *loaded, unsigned *refused)
+{
+	char *k = temp_file(img, len, 0);
+	struct x86_boot_args args = { .kernel = k, .initrd = rd, .cmdline = "x", .ncpus = 1 };
+	struct x86_regs regs;
+	struct x86_sregs sregs;
+	char err[256] = "";
+	int ret;
+
+	CHECK(k != NULL);
+	if (!k)
+		return;
+	ret = x86_boot_setup(mem, &args, &regs, &sregs, err, sizeof(err));
+	if (ret == 0) {
+		const uint8_t *bp = gm_ptr(mem, LAYOUT_BOOT_PARAMS, BP_SIZE);
+		CHECK(gm_is_ram(mem, regs.rip, 1));
+		CHECK(bp && gm_is_ram(mem, rd32(bp + HDR_RAMDISK_IMAGE), rd32(bp + HDR_RAMDISK_SIZE)));
+		CHECK(bp && rd32(bp + HDR_RAMDISK_IMAGE) >= LAYOUT_KERNEL);
+		(*loaded)++;
+	} else {
+		CHECK(ret < 0);
+		CHECK(strstr(err, k) != NULL && !strchr(err, '\n'));
+		(*refused)++;
+	}
+	drop_file(k);
+}
+
+TEST(boot_hostile_images)
+{
+	struct bz_opts bo = bz_default();
+	struct elf_opts eo = elf_default();
+	size_t blen, elen;
+	uint8_t *bz = build_bzimage(&bo, &blen), *elf = build_elf(&eo, &elen), *m;
+	char *rd = temp_file("rd", 2, 0);
+	struct guest_mem mem;
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	unsigned loaded = 0, refused = 0;
+	/* Header fields worth hitting with whole random values. */
+	static const unsigned fields[] = { HDR_SYSSIZE, HDR_INITRD_ADDR_MAX, HDR_KERNEL_ALIGNMENT,
+					   HDR_CMDLINE_SIZE, HDR_PREF_ADDRESS, HDR_PREF_ADDRESS + 4,
+					   HDR_INIT_SIZE, HDR_VERSION, HDR_XLOADFLAGS };
+
+	CHECK(bz && elf && rd);
+	CHECK_EQ(gm_init(&mem, 64 * MIB), 0);
+	m = malloc(blen > elen ? blen : elen);
+	if (!bz || !elf || !rd || !m || !mem.nr_regions)
+		goto out;
+	for (int i = 0; i < 300; i++) {
+		memcpy(m, bz, blen);
+		if (i & 1) {
+			unsigned f = fields[xorshift(&seed) % (sizeof(fields) / sizeof(fields[0]))];
+			wr32(m + f, (uint32_t)xorshift(&seed));
+		} else {
+			for (int j = 0; j < 4; j++)
+				m[HDR_SETUP_SECTS + xorshift(&seed) % (0x270 - HDR_SETUP_SECTS)] =
+					(uint8_t)xorshift(&seed);
+		}
+		/* Keep the magic half the time so the deeper checks run. */
+		if (i % 4 < 2)
+			wr32(m + HDR_HEADER, HDR_MAGIC);
+		boot_mutant(&mem, m, i % 5 ? blen : xorshift(&seed) % blen, rd, &loaded, &refused);
+	}
+	for (int i = 0; i < 300; i++) {
+		size_t hdrs = sizeof(Elf64_Ehdr) + 2 * sizeof(Elf64_Phdr);
+		memcpy(m, elf, elen);
+		for (int j = 0; j < 3; j++)
+			m[xorshift(&seed) % hdrs] = (uint8_t)xorshift(&seed);
+		boot_mutant(&mem, m, elen, rd, &loaded, &refused);
+	}
+	/* Both outcomes must actually occur, or the test proves nothing. */
+	CHECK(loaded > 10);
+	CHECK(refused > 100);
+out:
+	free(m);
+	free(bz);
+	free(elf);
+	drop_file(rd);
+	gm_destroy(&mem);
 }

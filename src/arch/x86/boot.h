@@ -109,6 +109,10 @@ int x86_initrd_place(const struct guest_mem *mem, const struct x86_kernel *k, ui
 /* pread exactly len bytes at off; -EIO on a short file. */
 int x86_boot_pread(int fd, void *buf, size_t len, uint64_t off);
 
+/* Format the one-line error message (err may be NULL). */
+void x86_boot_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* ---- entry state (boot_entry.c) ------------------------------------------ */
 
 #define BOOT_GDT_ENTRIES 4

@@ -5,8 +5,6 @@
  * System V gABI and the x86-64 psABI define the header and segment rules. */
 #include <elf.h>
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "arch/x86/boot.h"
@@ -16,60 +14,48 @@
 #define PAGE 4096ull
 #define ELF_MAX_PHDRS 256 /* far more than any guest needs; bounds the work */
 
-static void elf_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void elf_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int elf_check_header(const Elf64_Ehdr *eh, uint64_t fsize, const char *path, char *err,
 			    size_t errlen)
 {
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG)) {
-		elf_err(err, errlen, "kernel %s: not an ELF file", path);
+		x86_boot_err(err, errlen, "kernel %s: not an ELF file", path);
 		return -ENOEXEC;
 	}
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64) {
-		elf_err(err, errlen, "kernel %s: ELF class %u is not ELFCLASS64; isola boots "
-			"64-bit ELF kernels only", path, eh->e_ident[EI_CLASS]);
+		x86_boot_err(err, errlen, "kernel %s: ELF class %u is not ELFCLASS64; isola boots "
+			     "64-bit ELF kernels only", path, eh->e_ident[EI_CLASS]);
 		return -ENOEXEC;
 	}
 	if (eh->e_ident[EI_DATA] != ELFDATA2LSB) {
-		elf_err(err, errlen, "kernel %s: ELF is not little-endian", path);
+		x86_boot_err(err, errlen, "kernel %s: ELF is not little-endian", path);
 		return -ENOEXEC;
 	}
 	if (eh->e_machine != EM_X86_64) {
-		elf_err(err, errlen, "kernel %s: ELF machine %u is not x86-64 (%u)", path,
-			eh->e_machine, EM_X86_64);
+		x86_boot_err(err, errlen, "kernel %s: ELF machine %u is not x86-64 (%u)", path,
+			     eh->e_machine, EM_X86_64);
 		return -ENOEXEC;
 	}
 	if (eh->e_type != ET_EXEC) {
-		elf_err(err, errlen, "kernel %s: ELF type %u is not ET_EXEC (a static "
-			"executable linked at fixed addresses)", path, eh->e_type);
+		x86_boot_err(err, errlen, "kernel %s: ELF type %u is not ET_EXEC (a static "
+			     "executable linked at fixed addresses)", path, eh->e_type);
 		return -ENOEXEC;
 	}
 	if (eh->e_phentsize != sizeof(Elf64_Phdr)) {
-		elf_err(err, errlen, "kernel %s: ELF program header size %u, expected %zu",
-			path, eh->e_phentsize, sizeof(Elf64_Phdr));
+		x86_boot_err(err, errlen, "kernel %s: ELF program header size %u, expected %zu",
+			     path, eh->e_phentsize, sizeof(Elf64_Phdr));
 		return -ENOEXEC;
 	}
 	if (eh->e_phnum == 0 || eh->e_phnum > ELF_MAX_PHDRS) {
-		elf_err(err, errlen, "kernel %s: %u ELF program headers (1 to %u accepted)",
-			path, eh->e_phnum, ELF_MAX_PHDRS);
+		x86_boot_err(err, errlen, "kernel %s: %u ELF program headers (1 to %u accepted)",
+			     path, eh->e_phnum, ELF_MAX_PHDRS);
 		return -ENOEXEC;
 	}
 	/* phnum <= 256 and phentsize 56: no overflow in the product. */
-	if (eh->e_phoff > fsize || fsize - eh->e_phoff < (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr)) {
-		elf_err(err, errlen, "kernel %s: truncated: ELF program headers at %llu run "
-			"past the end of the %llu-byte file", path,
-			(unsigned long long)eh->e_phoff, (unsigned long long)fsize);
+	if (eh->e_phoff > fsize ||
+	    fsize - eh->e_phoff < (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr)) {
+		x86_boot_err(err, errlen, "kernel %s: truncated: ELF program headers at %llu run "
+			     "past the end of the %llu-byte file", path,
+			     (unsigned long long)eh->e_phoff, (unsigned long long)fsize);
 		return -ENOEXEC;
 	}
 	return 0;
@@ -84,39 +70,39 @@ static int elf_check_segment(const struct guest_mem *mem, const Elf64_Phdr *ph, 
 	uint64_t start = ph->p_paddr, end;
 
 	if (ph->p_filesz > ph->p_memsz) {
-		elf_err(err, errlen, "kernel %s: ELF segment %u: p_filesz %llu > p_memsz %llu",
-			path, i, (unsigned long long)ph->p_filesz,
-			(unsigned long long)ph->p_memsz);
+		x86_boot_err(err, errlen, "kernel %s: ELF segment %u: p_filesz %llu > p_memsz %llu",
+			     path, i, (unsigned long long)ph->p_filesz,
+			     (unsigned long long)ph->p_memsz);
 		return -ENOEXEC;
 	}
 	if (ph->p_offset > fsize || fsize - ph->p_offset < ph->p_filesz) {
-		elf_err(err, errlen, "kernel %s: truncated: ELF segment %u needs bytes "
-			"[%llu, %llu) of a %llu-byte file", path, i,
-			(unsigned long long)ph->p_offset,
-			(unsigned long long)ph->p_offset + ph->p_filesz,
-			(unsigned long long)fsize);
+		x86_boot_err(err, errlen, "kernel %s: truncated: ELF segment %u needs bytes "
+			     "[%llu, %llu) of a %llu-byte file", path, i,
+			     (unsigned long long)ph->p_offset,
+			     (unsigned long long)ph->p_offset + ph->p_filesz,
+			     (unsigned long long)fsize);
 		return -ENOEXEC;
 	}
 	if (start > UINT64_MAX - ph->p_memsz) {
-		elf_err(err, errlen, "kernel %s: ELF segment %u: address 0x%llx + size 0x%llx "
-			"overflows", path, i, (unsigned long long)start,
-			(unsigned long long)ph->p_memsz);
+		x86_boot_err(err, errlen, "kernel %s: ELF segment %u: address 0x%llx + size 0x%llx "
+			     "overflows", path, i, (unsigned long long)start,
+			     (unsigned long long)ph->p_memsz);
 		return -ENOEXEC;
 	}
 	end = start + ph->p_memsz;
 	if (start < LAYOUT_KERNEL) {
-		elf_err(err, errlen, "kernel %s: ELF segment %u at [0x%llx, 0x%llx) overlaps "
-			"the boot area below 1 MiB; link the guest at 0x%llx or above", path, i,
-			(unsigned long long)start, (unsigned long long)end,
-			(unsigned long long)LAYOUT_KERNEL);
+		x86_boot_err(err, errlen, "kernel %s: ELF segment %u at [0x%llx, 0x%llx) overlaps "
+			     "the boot area below 1 MiB; link the guest at 0x%llx or above",
+			     path, i, (unsigned long long)start, (unsigned long long)end,
+			     (unsigned long long)LAYOUT_KERNEL);
 		return -ENOEXEC;
 	}
 	if (!gm_ptr(mem, start, ph->p_memsz)) {
-		elf_err(err, errlen, "kernel %s: ELF segment %u at [0x%llx, 0x%llx) is not "
-			"inside guest RAM (%llu MiB, RAM below 4 GiB ends at 0x%llx)", path, i,
-			(unsigned long long)start, (unsigned long long)end,
-			(unsigned long long)(mem->ram_size >> 20),
-			(unsigned long long)e820_low_ram_end(mem));
+		x86_boot_err(err, errlen, "kernel %s: ELF segment %u at [0x%llx, 0x%llx) is not "
+			     "inside guest RAM (%llu MiB, RAM below 4 GiB ends at 0x%llx)", path, i,
+			     (unsigned long long)start, (unsigned long long)end,
+			     (unsigned long long)(mem->ram_size >> 20),
+			     (unsigned long long)e820_low_ram_end(mem));
 		return -ENOEXEC;
 	}
 	return 0;
@@ -134,13 +120,13 @@ int x86_elf_load(struct guest_mem *mem, int fd, uint64_t fsize, const char *path
 
 	memset(k, 0, sizeof(*k));
 	if (fsize < sizeof(eh)) {
-		elf_err(err, errlen, "kernel %s: truncated: %llu bytes is shorter than an "
-			"ELF64 header", path, (unsigned long long)fsize);
+		x86_boot_err(err, errlen, "kernel %s: truncated: %llu bytes is shorter than an "
+			     "ELF64 header", path, (unsigned long long)fsize);
 		return -ENOEXEC;
 	}
 	ret = x86_boot_pread(fd, &eh, sizeof(eh), 0);
 	if (ret) {
-		elf_err(err, errlen, "kernel %s: read failed: %s", path, strerror(-ret));
+		x86_boot_err(err, errlen, "kernel %s: read failed: %s", path, strerror(-ret));
 		return ret;
 	}
 	ret = elf_check_header(&eh, fsize, path, err, errlen);
@@ -153,8 +139,9 @@ int x86_elf_load(struct guest_mem *mem, int fd, uint64_t fsize, const char *path
 		for (unsigned i = 0; i < eh.e_phnum; i++) {
 			ret = x86_boot_pread(fd, &ph, sizeof(ph), eh.e_phoff + i * sizeof(ph));
 			if (ret) {
-				elf_err(err, errlen, "kernel %s: reading ELF program header %u "
-					"failed: %s", path, i, strerror(-ret));
+				x86_boot_err(err, errlen,
+					     "kernel %s: reading ELF program header %u "
+					     "failed: %s", path, i, strerror(-ret));
 				return ret;
 			}
 			if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
@@ -177,9 +164,10 @@ int x86_elf_load(struct guest_mem *mem, int fd, uint64_t fsize, const char *path
 			if (ph.p_filesz) {
 				ret = x86_boot_pread(fd, dst, ph.p_filesz, ph.p_offset);
 				if (ret) {
-					elf_err(err, errlen, "kernel %s: reading ELF segment %u "
-						"failed: %s", path, i, ret == -EIO ?
-						"file shorter than expected" : strerror(-ret));
+					x86_boot_err(err, errlen,
+						     "kernel %s: reading ELF segment %u "
+						     "failed: %s", path, i, ret == -EIO ?
+						     "file shorter than expected" : strerror(-ret));
 					return ret;
 				}
 			}
@@ -189,13 +177,15 @@ int x86_elf_load(struct guest_mem *mem, int fd, uint64_t fsize, const char *path
 				mem->on_write(mem->on_write_opaque, ph.p_paddr, ph.p_memsz);
 		}
 		if (pass == 0 && nload == 0) {
-			elf_err(err, errlen, "kernel %s: ELF has no loadable (PT_LOAD) segment",
-				path);
+			x86_boot_err(err, errlen,
+				     "kernel %s: ELF has no loadable (PT_LOAD) segment",
+				     path);
 			return -ENOEXEC;
 		}
 		if (pass == 0 && !entry_ok) {
-			elf_err(err, errlen, "kernel %s: ELF entry point 0x%llx is not inside any "
-				"loaded segment", path, (unsigned long long)eh.e_entry);
+			x86_boot_err(err, errlen,
+				     "kernel %s: ELF entry point 0x%llx is not inside any "
+				     "loaded segment", path, (unsigned long long)eh.e_entry);
 			return -ENOEXEC;
 		}
 	}

@@ -55,10 +55,7 @@ static void put64(uint8_t *p, unsigned off, uint64_t v)
 	put32(p, off + 4, (uint32_t)(v >> 32));
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void x86_boot_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	if (!err || !errlen)
@@ -129,17 +126,18 @@ int x86_bzimage_load(struct guest_mem *mem, int fd, uint64_t fsize, const char *
 
 	memset(k, 0, sizeof(*k));
 	if (fsize < HDR_HEADER + 4) {
-		set_err(err, errlen, "kernel %s: not a bzImage (only %llu bytes)", path,
-			(unsigned long long)fsize);
+		x86_boot_err(err, errlen, "kernel %s: not a bzImage (only %llu bytes)", path,
+			     (unsigned long long)fsize);
 		return -ENOEXEC;
 	}
 	ret = x86_boot_pread(fd, h, fsize < sizeof(h) ? fsize : sizeof(h), 0);
 	if (ret) {
-		set_err(err, errlen, "kernel %s: read failed: %s", path, strerror(-ret));
+		x86_boot_err(err, errlen, "kernel %s: read failed: %s", path, strerror(-ret));
 		return ret;
 	}
 	if (get32(h, HDR_HEADER) != HDR_MAGIC) {
-		set_err(err, errlen, "kernel %s: not a bzImage (no 'HdrS' magic at 0x202)", path);
+		x86_boot_err(err, errlen,
+			     "kernel %s: not a bzImage (no 'HdrS' magic at 0x202)", path);
 		return -ENOEXEC;
 	}
 	/* The setup header ends at 0x202 + the byte at 0x201 (boot.rst,
@@ -148,35 +146,35 @@ int x86_bzimage_load(struct guest_mem *mem, int fd, uint64_t fsize, const char *
 	if (hdr_end > BP_HDR_MAX_END)
 		hdr_end = BP_HDR_MAX_END;
 	if (hdr_end > fsize) {
-		set_err(err, errlen, "kernel %s: truncated: the setup header ends at 0x%llx, "
-			"past the end of the file (%llu bytes)", path,
-			(unsigned long long)hdr_end, (unsigned long long)fsize);
+		x86_boot_err(err, errlen, "kernel %s: truncated: the setup header ends at 0x%llx, "
+			     "past the end of the file (%llu bytes)", path,
+			     (unsigned long long)hdr_end, (unsigned long long)fsize);
 		return -ENOEXEC;
 	}
 	version = get16(h, HDR_VERSION);
 	if (version < BZIMAGE_MIN_VERSION) {
-		set_err(err, errlen,
-			"kernel %s: boot protocol %u.%02u is too old; isola needs 2.12 or newer "
-			"(Linux 3.8+) for the 64-bit entry point", path, version >> 8,
-			version & 0xff);
+		x86_boot_err(err, errlen,
+			     "kernel %s: boot protocol %u.%02u is too old; isola needs 2.12 "
+			     "or newer (Linux 3.8+) for the 64-bit entry point", path,
+			     version >> 8, version & 0xff);
 		return -ENOEXEC;
 	}
 	if (hdr_end < HDR_INIT_SIZE + 4) {
-		set_err(err, errlen, "kernel %s: the setup header ends at 0x%llx, before the "
-			"protocol 2.12 fields it claims to have", path,
-			(unsigned long long)hdr_end);
+		x86_boot_err(err, errlen, "kernel %s: the setup header ends at 0x%llx, before the "
+			     "protocol 2.12 fields it claims to have", path,
+			     (unsigned long long)hdr_end);
 		return -ENOEXEC;
 	}
 	xlf = get16(h, HDR_XLOADFLAGS);
 	if (!(xlf & XLF_KERNEL_64)) {
-		set_err(err, errlen,
-			"kernel %s: no 64-bit entry point (XLF_KERNEL_64 clear in xloadflags "
-			"0x%x); a 32-bit kernel cannot boot on isola", path, xlf);
+		x86_boot_err(err, errlen,
+			     "kernel %s: no 64-bit entry point (XLF_KERNEL_64 clear in xloadflags "
+			     "0x%x); a 32-bit kernel cannot boot on isola", path, xlf);
 		return -ENOEXEC;
 	}
 	if (!(h[HDR_LOADFLAGS] & LOADFLAG_LOADED_HIGH)) {
-		set_err(err, errlen, "kernel %s: a zImage (LOADED_HIGH clear); only bzImage "
-			"kernels are supported", path);
+		x86_boot_err(err, errlen, "kernel %s: a zImage (LOADED_HIGH clear); only bzImage "
+			     "kernels are supported", path);
 		return -ENOEXEC;
 	}
 
@@ -186,18 +184,18 @@ int x86_bzimage_load(struct guest_mem *mem, int fd, uint64_t fsize, const char *
 	setup_sects = h[HDR_SETUP_SECTS] ? h[HDR_SETUP_SECTS] : 4;
 	setup_size = (uint64_t)(setup_sects + 1) * 512;
 	if (fsize <= setup_size) {
-		set_err(err, errlen, "kernel %s: truncated: %llu bytes, but the setup code "
-			"alone is %llu", path, (unsigned long long)fsize,
-			(unsigned long long)setup_size);
+		x86_boot_err(err, errlen, "kernel %s: truncated: %llu bytes, but the setup code "
+			     "alone is %llu", path, (unsigned long long)fsize,
+			     (unsigned long long)setup_size);
 		return -ENOEXEC;
 	}
 	pm_size = fsize - setup_size;
 	/* syssize counts the protected-mode part in 16-byte units (2.04+). */
 	if ((uint64_t)get32(h, HDR_SYSSIZE) * 16 > pm_size) {
-		set_err(err, errlen, "kernel %s: truncated: the header says %llu bytes of "
-			"kernel after the setup code, the file has %llu", path,
-			(unsigned long long)get32(h, HDR_SYSSIZE) * 16,
-			(unsigned long long)pm_size);
+		x86_boot_err(err, errlen, "kernel %s: truncated: the header says %llu bytes of "
+			     "kernel after the setup code, the file has %llu", path,
+			     (unsigned long long)get32(h, HDR_SYSSIZE) * 16,
+			     (unsigned long long)pm_size);
 		return -ENOEXEC;
 	}
 
@@ -218,26 +216,26 @@ int x86_bzimage_load(struct guest_mem *mem, int fd, uint64_t fsize, const char *
 	}
 	end = LAYOUT_KERNEL + pm_size;
 	if (runtime > UINT64_MAX - init_size - PAGE || runtime + init_size > UINT64_MAX - PAGE) {
-		set_err(err, errlen, "kernel %s: pref_address 0x%llx is absurd", path,
-			(unsigned long long)pref);
+		x86_boot_err(err, errlen, "kernel %s: pref_address 0x%llx is absurd", path,
+			     (unsigned long long)pref);
 		return -ENOEXEC;
 	}
 	if (runtime + init_size > end)
 		end = runtime + init_size;
 	end = (end + PAGE - 1) & ~(PAGE - 1);
 	if (end > low_end) {
-		set_err(err, errlen, "kernel %s: needs RAM up to %.1f MiB (%.1f MiB image, "
-			"init_size %.1f MiB from %.1f MiB) but RAM below 4 GiB ends at %.1f MiB; "
-			"give more --memory", path, mib(end), mib(pm_size), mib(init_size),
-			mib(runtime), mib(low_end));
+		x86_boot_err(err, errlen, "kernel %s: needs RAM up to %.1f MiB (%.1f MiB image, "
+			     "init_size %.1f MiB from %.1f MiB) but RAM below 4 GiB ends at "
+			     "%.1f MiB; give more --memory", path, mib(end), mib(pm_size),
+			     mib(init_size), mib(runtime), mib(low_end));
 		return -ENOMEM;
 	}
 
 	ret = load_into_guest(mem, fd, setup_size, LAYOUT_KERNEL, pm_size);
 	if (ret) {
-		set_err(err, errlen, "kernel %s: reading %llu bytes at offset %llu failed: %s",
-			path, (unsigned long long)pm_size, (unsigned long long)setup_size,
-			ret == -EIO ? "file shorter than expected" : strerror(-ret));
+		x86_boot_err(err, errlen, "kernel %s: reading %llu bytes at offset %llu failed: %s",
+			     path, (unsigned long long)pm_size, (unsigned long long)setup_size,
+			     ret == -EIO ? "file shorter than expected" : strerror(-ret));
 		return ret;
 	}
 
@@ -328,17 +326,17 @@ static int open_regular(const char *what, const char *path, uint64_t *size, char
 
 	if (fd < 0) {
 		int e = errno;
-		set_err(err, errlen, "%s %s: %s", what, path, strerror(e));
+		x86_boot_err(err, errlen, "%s %s: %s", what, path, strerror(e));
 		return -e;
 	}
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
-		set_err(err, errlen, "%s %s: %s", what, path, strerror(e));
+		x86_boot_err(err, errlen, "%s %s: %s", what, path, strerror(e));
 		close(fd);
 		return -e;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		set_err(err, errlen, "%s %s: not a regular file", what, path);
+		x86_boot_err(err, errlen, "%s %s: not a regular file", what, path);
 		close(fd);
 		return -EINVAL;
 	}
@@ -358,14 +356,14 @@ static int load_kernel(struct guest_mem *mem, const char *path, struct x86_kerne
 		return fd;
 	ret = x86_boot_pread(fd, magic, fsize < sizeof(magic) ? fsize : sizeof(magic), 0);
 	if (ret) {
-		set_err(err, errlen, "kernel %s: read failed: %s", path, strerror(-ret));
+		x86_boot_err(err, errlen, "kernel %s: read failed: %s", path, strerror(-ret));
 	} else if (fsize >= 4 && !memcmp(magic, "\177ELF", 4)) {
 		ret = x86_elf_load(mem, fd, fsize, path, k, err, errlen);
 	} else if (fsize >= sizeof(magic) && get32(magic, HDR_HEADER) == HDR_MAGIC) {
 		ret = x86_bzimage_load(mem, fd, fsize, path, k, err, errlen);
 	} else {
-		set_err(err, errlen, "kernel %s: not a bzImage or ELF64 kernel (no 'HdrS' "
-			"magic, no ELF header)", path);
+		x86_boot_err(err, errlen, "kernel %s: not a bzImage or ELF64 kernel (no 'HdrS' "
+			     "magic, no ELF header)", path);
 		ret = -ENOEXEC;
 	}
 	close(fd);
@@ -382,27 +380,29 @@ static int load_initrd(struct guest_mem *mem, const char *path, const struct x86
 	if (fd < 0)
 		return fd;
 	if (fsize == 0) {
-		set_err(err, errlen, "initrd %s: empty file", path);
+		x86_boot_err(err, errlen, "initrd %s: empty file", path);
 		ret = -EINVAL;
 		goto out;
 	}
 	ret = x86_initrd_place(mem, k, fsize, addr);
 	if (ret) {
 		if (k->initrd_max < low_end)
-			set_err(err, errlen, "initrd %s: %.1f MiB does not fit between the kernel "
-				"(ends at %.1f MiB) and its initrd_addr_max (%.1f MiB)", path,
-				mib(fsize), mib(k->end), mib(k->initrd_max));
+			x86_boot_err(err, errlen,
+				     "initrd %s: %.1f MiB does not fit between the kernel "
+				     "(ends at %.1f MiB) and its initrd_addr_max (%.1f MiB)", path,
+				     mib(fsize), mib(k->end), mib(k->initrd_max));
 		else
-			set_err(err, errlen, "initrd %s: %.1f MiB does not fit between the kernel "
-				"(ends at %.1f MiB) and the end of RAM below 4 GiB (%.1f MiB) "
-				"with %.0f MiB of RAM; give more --memory", path, mib(fsize),
-				mib(k->end), mib(low_end), mib(mem->ram_size));
+			x86_boot_err(err, errlen,
+				     "initrd %s: %.1f MiB does not fit between the kernel "
+				     "(ends at %.1f MiB) and the end of RAM below 4 GiB (%.1f MiB) "
+				     "with %.0f MiB of RAM; give more --memory", path, mib(fsize),
+				     mib(k->end), mib(low_end), mib(mem->ram_size));
 		goto out;
 	}
 	ret = load_into_guest(mem, fd, 0, *addr, fsize);
 	if (ret) {
-		set_err(err, errlen, "initrd %s: read failed: %s", path,
-			ret == -EIO ? "file shorter than expected" : strerror(-ret));
+		x86_boot_err(err, errlen, "initrd %s: read failed: %s", path,
+			     ret == -EIO ? "file shorter than expected" : strerror(-ret));
 		goto out;
 	}
 	*size = fsize;
@@ -423,17 +423,19 @@ int x86_boot_setup(struct guest_mem *mem, const struct x86_boot_args *args,
 	if (err && errlen)
 		err[0] = 0;
 	if (!args->kernel) {
-		set_err(err, errlen, "no kernel given");
+		x86_boot_err(err, errlen, "no kernel given");
 		return -EINVAL;
 	}
 	if (args->ncpus == 0 || args->ncpus > ACPI_MAX_CPUS) {
-		set_err(err, errlen, "%u CPUs: isola's ACPI tables describe 1 to %u", args->ncpus,
-			ACPI_MAX_CPUS);
+		x86_boot_err(err, errlen,
+			     "%u CPUs: isola's ACPI tables describe 1 to %u", args->ncpus,
+			     ACPI_MAX_CPUS);
 		return -EINVAL;
 	}
 	if (e820_low_ram_end(mem) < LAYOUT_KERNEL + MIB) {
-		set_err(err, errlen, "%.1f MiB of RAM is too little to boot; give more --memory",
-			mib(mem->ram_size));
+		x86_boot_err(err, errlen,
+			     "%.1f MiB of RAM is too little to boot; give more --memory",
+			     mib(mem->ram_size));
 		return -ENOMEM;
 	}
 
@@ -445,8 +447,9 @@ int x86_boot_setup(struct guest_mem *mem, const struct x86_boot_args *args,
 	if (cmdlen > k.cmdline_max || cmdlen + 1 > LAYOUT_CMDLINE_MAX) {
 		uint64_t max = k.cmdline_max < LAYOUT_CMDLINE_MAX - 1 ? k.cmdline_max
 								     : LAYOUT_CMDLINE_MAX - 1;
-		set_err(err, errlen, "kernel %s: command line is %zu bytes; this kernel accepts "
-			"at most %llu", args->kernel, cmdlen, (unsigned long long)max);
+		x86_boot_err(err, errlen,
+			     "kernel %s: command line is %zu bytes; this kernel accepts "
+			     "at most %llu", args->kernel, cmdlen, (unsigned long long)max);
 		return -E2BIG;
 	}
 
@@ -458,20 +461,22 @@ int x86_boot_setup(struct guest_mem *mem, const struct x86_boot_args *args,
 
 	ret = zero_page_build(mem, &k, cmdline, initrd_addr, initrd_size);
 	if (ret) {
-		set_err(err, errlen, "kernel %s: cannot build the zero page: %s", args->kernel,
-			strerror(-ret));
+		x86_boot_err(err, errlen, "kernel %s: cannot build the zero page: %s", args->kernel,
+			     strerror(-ret));
 		return ret;
 	}
 	ret = acpi_setup(mem, args->ncpus);
 	if (ret) {
-		set_err(err, errlen, "cannot build the ACPI tables for %u CPUs: %s", args->ncpus,
-			strerror(-ret));
+		x86_boot_err(err, errlen,
+			     "cannot build the ACPI tables for %u CPUs: %s", args->ncpus,
+			     strerror(-ret));
 		return ret;
 	}
 	ret = x86_boot_entry_setup(mem, k.entry, LAYOUT_BOOT_PARAMS, regs, sregs);
 	if (ret) {
-		set_err(err, errlen, "cannot build the boot page tables for %.0f MiB of RAM: %s",
-			mib(mem->ram_size), strerror(-ret));
+		x86_boot_err(err, errlen,
+			     "cannot build the boot page tables for %.0f MiB of RAM: %s",
+			     mib(mem->ram_size), strerror(-ret));
 		return ret;
 	}
 	return 0;
