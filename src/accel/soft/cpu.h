@@ -287,6 +287,15 @@ static inline unsigned soft_iopl(const struct soft_cpu *cpu)
 	return (cpu->rflags >> 12) & 3;
 }
 
+/* A guest store to RAM at gpa (within one page): drop decoded code of the
+ * page, if any vCPU has some (see struct soft_vm). */
+static inline void soft_note_store(struct soft_vm *svm, uint64_t gpa)
+{
+	uint64_t p = gpa >> 12;
+	if (p < svm->nr_pages && (atomic_load_explicit(&svm->page_gen[p], memory_order_relaxed) & 1))
+		atomic_fetch_add(&svm->page_gen[p], 1);
+}
+
 /* Raise an exception from a handler: record it, return SOFT_FAULT. */
 static inline int soft_raise(struct soft_cpu *cpu, unsigned vector, bool has_error,
 			     uint32_t error)

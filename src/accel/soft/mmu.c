@@ -262,7 +262,7 @@ int soft_lin_write(struct soft_cpu *cpu, uint64_t lin, const void *src, unsigned
 	for (unsigned i = 0; i < n; i++) {
 		if (host[i]) {
 			memcpy(host[i], s, part[i]);
-			soft_vm_note_write(cpu->vm, gpa[i], part[i]);
+			soft_note_store(cpu->vm, gpa[i]);
 		} else {
 			int rc = mmio_write(cpu, gpa[i], s, part[i]);
 			if (rc)
@@ -284,7 +284,7 @@ void *soft_lin_rmw_ptr(struct soft_cpu *cpu, uint64_t lin, unsigned len, int *rc
 	*rc = soft_translate(cpu, lin, SOFT_ACC_WRITE, cpu->cpl == 3, &gpa, &host);
 	if (*rc || !host)
 		return NULL;
-	soft_vm_note_write(cpu->vm, gpa, len);
+	soft_note_store(cpu->vm, gpa);
 	return host;
 }
 
@@ -316,9 +316,33 @@ int soft_seg_linear(struct soft_cpu *cpu, unsigned seg, uint64_t off, unsigned l
 	return SOFT_OK;
 }
 
+/* The common case of a data access, without the general machinery: 64-bit
+ * mode, within one page, a TLB hit on RAM. The host address (and *gpa), or
+ * NULL for the general path. */
+static inline uint8_t *fast_host(struct soft_cpu *cpu, unsigned seg, uint64_t off, unsigned len,
+				 int acc, uint64_t *gpa)
+{
+	if (!soft_64bit(cpu))
+		return NULL;
+	uint64_t lin = off + ((seg == X86_FS || seg == X86_GS) ? cpu->seg[seg].base : 0);
+	/* Canonical form cannot change inside a page. */
+	if ((lin & 0xfff) + len > SOFT_PAGE_SIZE || !soft_canonical(lin))
+		return NULL;
+	const struct soft_tlb_entry *e = &cpu->tlb[acc][(lin >> 12) % SOFT_TLB_SIZE];
+	if (e->vpage != ((lin & ~0xfffull) | 1) || !e->host || (cpu->cpl == 3 && !e->user_ok))
+		return NULL;
+	*gpa = e->gpage | (lin & 0xfff);
+	return e->host + (lin & 0xfff);
+}
+
 int soft_mem_read(struct soft_cpu *cpu, unsigned seg, uint64_t off, void *dst, unsigned len)
 {
-	uint64_t lin;
+	uint64_t gpa, lin;
+	uint8_t *h = fast_host(cpu, seg, off, len, SOFT_ACC_READ, &gpa);
+	if (h) {
+		memcpy(dst, h, len);
+		return SOFT_OK;
+	}
 	int rc = soft_seg_linear(cpu, seg, off, len, false, &lin);
 	return rc ? rc : soft_lin_read(cpu, lin, dst, len, cpu->cpl == 3);
 }
@@ -326,7 +350,13 @@ int soft_mem_read(struct soft_cpu *cpu, unsigned seg, uint64_t off, void *dst, u
 int soft_mem_write(struct soft_cpu *cpu, unsigned seg, uint64_t off, const void *src,
 		   unsigned len)
 {
-	uint64_t lin;
+	uint64_t gpa, lin;
+	uint8_t *h = fast_host(cpu, seg, off, len, SOFT_ACC_WRITE, &gpa);
+	if (h) {
+		memcpy(h, src, len);
+		soft_note_store(cpu->vm, gpa);
+		return SOFT_OK;
+	}
 	int rc = soft_seg_linear(cpu, seg, off, len, true, &lin);
 	return rc ? rc : soft_lin_write(cpu, lin, src, len, cpu->cpl == 3);
 }
