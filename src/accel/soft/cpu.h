@@ -356,6 +356,8 @@ int soft_sys_write(struct soft_cpu *cpu, uint64_t lin, const void *src, unsigned
 /* ---- decode.c ---- */
 int soft_decode_init(struct soft_decode_cache *dc);
 void soft_decode_destroy(struct soft_decode_cache *dc);
+/* Drop every decoded instruction (between instructions only). */
+void soft_decode_flush(struct soft_decode_cache *dc);
 /* The decoded instruction at RIP: SOFT_OK and *out, or SOFT_FAULT / SOFT_EXIT. */
 int soft_fetch(struct soft_cpu *cpu, const struct soft_insn **out);
 /* Decode bytes outside any cache (tests, diagnostics). 0 or -EINVAL. */
@@ -410,6 +412,13 @@ void soft_desc_to_seg(uint64_t desc, uint16_t sel, struct x86_segment *s);
 void soft_set_cs(struct soft_cpu *cpu, const struct x86_segment *cs, unsigned cpl);
 /* Recompute EFER.LMA from EFER.LME, CR0.PG and CR4.PAE. */
 void soft_mode_changed(struct soft_cpu *cpu);
+
+/* ---- state.c: snapshot section "SCPU" ---- */
+struct snap_writer;
+struct snap_reader;
+void soft_cpu_save(const struct soft_cpu *cpu, struct snap_writer *w);
+/* 0, or -ENOENT / -EINVAL (the CPU is left as it was). */
+int soft_cpu_restore(struct soft_cpu *cpu, struct snap_reader *r);
 
 /* ---- msr.c / cpuid.c ---- */
 int soft_rdmsr(struct soft_cpu *cpu, uint32_t msr, uint64_t *v);

@@ -51,8 +51,8 @@ static void page_free(struct soft_code_page *p)
 	free(p);
 }
 
-/* Drop every decoded page (at fetch time only: no instruction is running). */
-static void cache_flush(struct soft_decode_cache *dc)
+/* Drop every decoded page (never while one of their instructions runs). */
+void soft_decode_flush(struct soft_decode_cache *dc)
 {
 	for (int b = 0; b < SOFT_CODE_BUCKETS; b++) {
 		struct soft_code_page *p = dc->bucket[b], *n;
@@ -70,7 +70,7 @@ static void cache_flush(struct soft_decode_cache *dc)
 
 void soft_decode_destroy(struct soft_decode_cache *dc)
 {
-	cache_flush(dc);
+	soft_decode_flush(dc);
 	free(dc->decoder);
 	dc->decoder = NULL;
 }
@@ -317,7 +317,7 @@ static struct soft_code_page *page_get(struct soft_cpu *cpu, uint64_t gpage, int
 	/* Bound the memory a guest can make us spend on decoded code: when the
 	 * cache is full, start over (QEMU flushes its whole TB cache likewise). */
 	if (dc->nr_pages >= SOFT_MAX_CODE_PAGES)
-		cache_flush(dc);
+		soft_decode_flush(dc);
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
@@ -441,6 +441,10 @@ int soft_decode_init(struct soft_decode_cache *dc)
 }
 
 void soft_decode_destroy(struct soft_decode_cache *dc)
+{
+}
+
+void soft_decode_flush(struct soft_decode_cache *dc)
 {
 }
 
