@@ -16,7 +16,9 @@ typedef void (*host_fn)(uint64_t *a, uint64_t b, uint64_t *d, uint64_t *flags);
 	static void name(uint64_t *a, uint64_t b, uint64_t *d, uint64_t *flags) \
 	{                                                                      \
 		uint64_t f = *flags, x = *a, y = *d;                           \
-		__asm__ volatile("push %[f]\n\tpopfq\n\t" insn "\n\tpushfq\n\tpop %[f]" \
+		/* Step over the red zone before pushing. */                  \
+		__asm__ volatile("lea -128(%%rsp), %%rsp\n\tpush %[f]\n\tpopfq\n\t" insn \
+				 "\n\tpushfq\n\tpop %[f]\n\tlea 128(%%rsp), %%rsp" \
 				 : [f] "+r"(f), "+a"(x), "+d"(y)               \
 				 : "b"(b), "c"(b)                              \
 				 : "cc");                                      \

@@ -16,8 +16,9 @@ typedef void (*sse_host_fn)(v2di *a, v2di b, uint32_t *mxcsr, uint64_t *flags);
 		uint32_t save;                                                 \
 		uint64_t f;                                                    \
 		__asm__ volatile("stmxcsr %[sv]\n\tldmxcsr %[m]\n\t" insn " %[b], %[a]\n\t" \
-				 "pushfq\n\tpop %[f]\n\tstmxcsr %[m]\n\tldmxcsr %[sv]" \
-				 : [a] "+x"(*a), [m] "+m"(*mx), [sv] "=m"(save), [f] "=r"(f) \
+				 "lea -128(%%rsp), %%rsp\n\tpushfq\n\tpop %[f]\n\t" \
+				 "lea 128(%%rsp), %%rsp\n\tstmxcsr %[m]\n\tldmxcsr %[sv]" \
+				 : [a] "+x"(*a), [m] "+m"(*mx), [sv] "=m"(save), [f] "=&r"(f) \
 				 : [b] "x"(b)                                  \
 				 : "cc");                                      \
 		*flags = f;                                                    \

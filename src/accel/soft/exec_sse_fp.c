@@ -46,7 +46,8 @@ static int fp_flags(struct soft_cpu *cpu, uint32_t host_after)
 				 : [s] sc(src), [m] "m"(mx));                   \
 	} while (0)
 #define HOST_FP(insn, dst, src, mx, after) HOST_OP(insn, "+x", dst, "x", src, mx, after)
-#define HOST_TOINT(insn, dst, src, mx, after) HOST_OP(insn, "=r", dst, "x", src, mx, after)
+/* Early clobber: the result is written before the MXCSR is stored. */
+#define HOST_TOINT(insn, dst, src, mx, after) HOST_OP(insn, "=&r", dst, "x", src, mx, after)
 #define HOST_FROMINT(insn, dst, src, mx, after) HOST_OP(insn, "+x", dst, "r", src, mx, after)
 
 static bool is_double(unsigned m)
@@ -106,14 +107,17 @@ static int exec_arith(struct soft_cpu *cpu, const struct soft_insn *in)
 /* (U)COMISx: ZF,PF,CF = 111 unordered, 000 greater, 001 less, 100 equal;
  * OF, SF, AF cleared. COMIS signals invalid for any NaN, UCOMIS for SNaN;
  * both signal denormal operands. The host instruction decides it all. */
+/* The flags come back through LAHF (no push: the red zone stays intact). */
 #define HOST_CMP(insn, x, y, mx, after, fl)                                    \
 	do {                                                                   \
 		uint32_t _save;                                                \
+		uint64_t _ax;                                                  \
 		__asm__ volatile("stmxcsr %[sv]\n\tldmxcsr %[m]\n\t" insn " %[s], %[d]\n\t" \
-				 "pushfq\n\tpop %[f]\n\tstmxcsr %[a]\n\tldmxcsr %[sv]" \
-				 : [a] "=m"(after), [sv] "=m"(_save), [f] "=r"(fl) \
+				 "lahf\n\tstmxcsr %[a]\n\tldmxcsr %[sv]"       \
+				 : [a] "=m"(after), [sv] "=m"(_save), "=a"(_ax)  \
 				 : [d] "x"(x), [s] "x"(y), [m] "m"(mx)          \
 				 : "cc");                                      \
+		(fl) = (_ax >> 8) & 0xff;                                      \
 	} while (0)
 
 static int exec_comis(struct soft_cpu *cpu, const struct soft_insn *in)
