@@ -40,13 +40,13 @@ case_spec() {
 	hello)     G_STDOUT_RE='^Hello from isola guest$' ;;
 	cpuid)     ;;
 	uart)      G_STDOUT_NOT_RE='loopback-only' ;;  # loopback bytes stay inside
-	memprobe)  G_ARGS=(--cmdline "expect_mem=$DEFAULT_MEM"); G_TIMEOUT=180 ;;
+	memprobe)  G_ARGS=(--cmdline "expect_mem=$DEFAULT_MEM"); G_TIMEOUT=180 ;;  # ~16 s on kvm here
 	memprobe-64M)
 		G_ELF=memprobe G_TIMEOUT=120
-		G_ARGS=("$MEMOPT" 64M --cmdline "expect_mem=$((64 << 20))") ;;
+		G_ARGS=("$MEMOPT" 64M --cmdline "expect_mem=$((64 << 20)) dense=0x10000") ;;
 	memprobe-3584M)  # spans the [3 GiB, 4 GiB) hole: RAM continues at 4 GiB
 		G_ELF=memprobe G_TIMEOUT=180
-		G_ARGS=("$MEMOPT" 3584M --cmdline "expect_mem=$((3584 << 20)) stride=0x200000") ;;
+		G_ARGS=("$MEMOPT" 3584M --cmdline "expect_mem=$((3584 << 20)) stride=0x200000 dense=0x10000") ;;
 	unclaimed) ;;
 	rtc)       G_ARGS=(--cmdline "host_time=$(date -u +%s)"); G_TIMEOUT=90 ;;
 	hostile)   G_TIMEOUT=300 ;;  # ~40 s on kvm over PVM here
