@@ -132,6 +132,7 @@ static uint8_t *build_bzimage(const struct bz_opts *o, size_t *len)
 	wr32(img + HDR_CMDLINE_SIZE, o->cmdline_size);
 	wr64(img + HDR_PREF_ADDRESS, o->pref_address);
 	wr32(img + HDR_INIT_SIZE, o->init_size);
+	wr64(img + HDR_SETUP_DATA, 0xdeadbeef000ull); /* a loader field: must not survive */
 	for (size_t i = 0; i < o->pm_size; i++)
 		img[setup + i] = pm_byte(i);
 	if (o->truncate_to && o->truncate_to < *len)
@@ -226,6 +227,7 @@ TEST(boot_bzimage_good)
 		CHECK_EQ(bp[HDR_TYPE_OF_LOADER], 0xff);
 		CHECK_EQ(bp[HDR_LOADFLAGS], LOADFLAG_LOADED_HIGH);
 		CHECK_EQ(bp[BP_SENTINEL], 0);
+		CHECK_EQ(rd64(bp + HDR_SETUP_DATA), 0);
 		CHECK_EQ(rd32(bp + HDR_CMD_LINE_PTR), LAYOUT_CMDLINE);
 		const char *cl = gm_ptr(&r.mem, LAYOUT_CMDLINE, 20);
 		CHECK(cl && !strcmp(cl, "console=ttyS0 quiet"));

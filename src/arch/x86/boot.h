@@ -62,6 +62,9 @@ int x86_boot_setup(struct guest_mem *mem, const struct x86_boot_args *args,
 #define HDR_RELOCATABLE     0x234  /* u8 */
 #define HDR_XLOADFLAGS      0x236  /* u16 (2.12+) */
 #define HDR_CMDLINE_SIZE    0x238  /* u32: max length without the NUL (2.06+) */
+#define HDR_HARDWARE_SUBARCH 0x23c /* u32: 0 = a normal PC (2.07+) */
+#define HDR_HARDWARE_SUBARCH_DATA 0x240 /* u64 */
+#define HDR_SETUP_DATA      0x250  /* u64: linked list of setup_data (2.09+) */
 #define HDR_PREF_ADDRESS    0x258  /* u64 (2.10+) */
 #define HDR_INIT_SIZE       0x260  /* u32 (2.10+) */
 

@@ -215,7 +215,7 @@ int x86_bzimage_load(struct guest_mem *mem, int fd, uint64_t fsize, const char *
 			runtime = aligned;
 	}
 	end = LAYOUT_KERNEL + pm_size;
-	if (runtime > UINT64_MAX - init_size - PAGE || runtime + init_size > UINT64_MAX - PAGE) {
+	if (runtime > UINT64_MAX - init_size - PAGE) {
 		x86_boot_err(err, errlen, "kernel %s: pref_address 0x%llx is absurd", path,
 			     (unsigned long long)pref);
 		return -ENOEXEC;
@@ -294,6 +294,12 @@ static int zero_page_build(struct guest_mem *mem, const struct x86_kernel *k,
 		 * decompressor's to set; QUIET and KEEP_SEGMENTS are not wanted. */
 		bp[HDR_LOADFLAGS] = LOADFLAG_LOADED_HIGH;
 		put16(bp, HDR_HEAP_END_PTR, 0);
+		/* Fields the boot loader owns (boot.rst marks them "write"): whatever
+		 * the image file holds there, we have no setup_data list and this
+		 * is a plain PC. */
+		put64(bp, HDR_SETUP_DATA, 0);
+		put32(bp, HDR_HARDWARE_SUBARCH, 0);
+		put64(bp, HDR_HARDWARE_SUBARCH_DATA, 0);
 	} else {
 		/* No setup header in an ELF: give the fields Linux's startup_64
 		 * reads (a vmlinux boots like this) their boot.rst meaning. */
