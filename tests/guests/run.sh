@@ -15,6 +15,7 @@ ISOLA=${ISOLA:-$BUILD/isola}
 GDIR=$BUILD/guests
 ACCELS=${GUEST_ACCELS:-kvm soft}
 SCALE=${GUEST_TIMEOUT_SCALE:-1}
+case $SCALE in ''|*[!0-9]*|0) SCALE=1 ;; esac
 ALL_GUESTS="hello cpuid uart memprobe unclaimed rtc acpi hostile poweroff reset reset_i8042 triple"
 GUESTS=${GUESTS:-$ALL_GUESTS}
 
