@@ -252,6 +252,9 @@ struct soft_cpu {
 	bool mmio_wait;       /* mmio_replay[mmio_replay_n] waits for the VMM */
 	uint8_t mmio_wdata[8];
 	uint64_t insn_count;
+	/* If non-zero: return VCPU_EXIT_KICKED once this many more instructions
+	 * have run (bounded runs for tests; single-stepping later). */
+	uint64_t insn_budget;
 };
 
 /* ---- small helpers ---- */

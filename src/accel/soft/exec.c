@@ -405,6 +405,11 @@ int soft_cpu_run(struct soft_cpu *cpu, struct vcpu_exit *exit)
 				*exit = cpu->exit;
 				return 0;
 			}
+			if (cpu->insn_budget && !--cpu->insn_budget) {
+				memset(exit, 0, sizeof(*exit));
+				exit->kind = VCPU_EXIT_KICKED;
+				return 0;
+			}
 		}
 	}
 }
