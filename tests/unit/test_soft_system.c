@@ -342,3 +342,40 @@ TEST(soft_msrs)
 }
 
 #endif /* HAVE_ZYDIS */
+
+#ifdef HAVE_ZYDIS
+
+/* TF: a #DB trap after one instruction, DR6.BS set, the handler entered
+ * with TF clear; POPF that sets TF traps only after the next instruction. */
+TEST(soft_single_step)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	static const uint8_t hlt = 0xf4;
+	tenv_load(&t, TEST_HANDLER, &hlt, 1);
+	tenv_gate(&t, EXC_DB, TEST_HANDLER, 0, 0);
+	/* inc eax ; inc eax ; hlt */
+	static const uint8_t code[] = { 0xff, 0xc0, 0xff, 0xc0, 0xf4 };
+	t.cpu->rflags = X86_RFLAGS_FIXED | FL_TF;
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->rip, TEST_HANDLER + 1);
+	CHECK_EQ(t.cpu->gpr[X86_RAX], 1);
+	CHECK(t.cpu->dr[6] & (1u << 14));
+	CHECK(!(t.cpu->rflags & FL_TF));
+	CHECK_EQ(tenv_r64(&t, TEST_STACK - 40), TEST_CODE + 2);       /* trap: next insn */
+	CHECK(tenv_r64(&t, TEST_STACK - 24) & FL_TF);                  /* saved RFLAGS */
+
+	/* push 0x102 ; popfq (sets TF) ; inc eax (traps after) ; inc eax */
+	static const uint8_t code2[] = { 0x68, 0x02, 0x01, 0x00, 0x00, 0x9d, 0xff, 0xc0,
+					 0xff, 0xc0, 0xf4 };
+	t.cpu->rflags = X86_RFLAGS_FIXED;
+	t.cpu->gpr[X86_RAX] = 0;
+	t.cpu->gpr[X86_RSP] = TEST_STACK;
+	CHECK_EQ(tenv_exec(&t, code2, sizeof(code2)), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->rip, TEST_HANDLER + 1);
+	CHECK_EQ(t.cpu->gpr[X86_RAX], 1);
+	CHECK_EQ(tenv_r64(&t, TEST_STACK - 40), TEST_CODE + 8);
+	tenv_destroy(&t);
+}
+
+#endif /* HAVE_ZYDIS */

@@ -229,6 +229,7 @@ struct soft_cpu {
 	struct soft_vm *vm;
 	struct guest_mem *mem;
 	uint64_t next_rip;       /* RIP after the running instruction */
+	bool delivered;          /* the running instruction delivered an event (INT n...) */
 	struct { uint8_t vector; bool has_error; uint32_t error; } fault;
 	struct soft_tlb_entry tlb[SOFT_NR_ACC][SOFT_TLB_SIZE];
 	struct soft_decode_cache dc;

@@ -270,6 +270,7 @@ static int triple_fault(struct soft_cpu *cpu)
 int soft_deliver(struct soft_cpu *cpu, unsigned vector, bool has_error, uint32_t error,
 		 bool soft_int, uint64_t return_rip)
 {
+	cpu->delivered = true;
 	for (int tries = 0; tries < 8; tries++) {
 		int rc = deliver_once(cpu, vector, has_error, error, soft_int, return_rip);
 		if (rc != SOFT_FAULT)

@@ -350,14 +350,26 @@ void soft_cpu_set_sregs(struct soft_cpu *cpu, const struct x86_sregs *s)
 
 /* ---- the loop ---- */
 
+/* Single-step (SDM Vol. 3B §18.3.1.4): with TF set when an instruction
+ * starts, a #DB trap follows it, with DR6.BS — unless the instruction itself
+ * delivered an event (INT n, a fault), whose handler starts with TF clear.
+ * A REP string instruction traps after each iteration batch it completes. */
+static int single_step_trap(struct soft_cpu *cpu)
+{
+	cpu->dr[6] |= 1ull << 14; /* BS */
+	return soft_deliver(cpu, EXC_DB, false, 0, false, cpu->rip) != SOFT_OK;
+}
+
 /* Run one instruction. 0 to go on, 1 when cpu->exit holds an exit. */
 static int step(struct soft_cpu *cpu)
 {
 	const struct soft_insn *in;
+	bool tf = cpu->rflags & FL_TF;
 	int rc;
 
 	cpu->exit_after_commit = false;
 	cpu->mmio_replay_pos = 0;
+	cpu->delivered = false;
 	rc = soft_fetch(cpu, &in);
 	if (rc == SOFT_OK) {
 		cpu->next_rip = (cpu->rip + in->len) & soft_ip_mask(cpu);
@@ -369,6 +381,10 @@ static int step(struct soft_cpu *cpu)
 		cpu->rip = cpu->next_rip;
 		cpu->insn_count++;
 		cpu->mmio_replay_n = 0;
+		/* The trap leaves cpu->exit alone unless it fails for good
+		 * (then that exit wins over a buffered device write). */
+		if (tf && !cpu->delivered && single_step_trap(cpu))
+			return 1;
 		return cpu->exit_after_commit;
 	case SOFT_FAULT:
 		/* Nothing of the instruction happened; what it read from
