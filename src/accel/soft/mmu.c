@@ -75,6 +75,7 @@ static int walk(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t
 	uint64_t rsvd = PTE_RSVD_HIGH | (nxe ? 0 : PTE_NX);
 	uint64_t table = cpu->cr3 & PTE_ADDR_MASK;
 	_Atomic uint64_t *used[4];
+	uint64_t used_gpa[4];
 	bool rw = true, us = true, nx = false;
 	uint64_t pte = 0;
 	int level, nused = 0;
@@ -98,6 +99,7 @@ static int walk(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t
 		rw &= !!(pte & PTE_RW);
 		us &= !!(pte & PTE_US);
 		nx |= !!(pte & PTE_NX) && nxe;
+		used_gpa[nused] = addr;
 		used[nused++] = p;
 		if (level == 1 || ((level == 3 || level == 2) && (pte & PTE_PS)))
 			break;
@@ -112,8 +114,10 @@ static int walk(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t
 
 	for (int i = 0; i < nused; i++) {
 		uint64_t bits = PTE_A | ((write && i == nused - 1) ? PTE_D : 0);
-		if ((atomic_load_explicit(used[i], memory_order_relaxed) & bits) != bits)
+		if ((atomic_load_explicit(used[i], memory_order_relaxed) & bits) != bits) {
 			atomic_fetch_or(used[i], bits);
+			soft_note_store(cpu->vm, used_gpa[i]); /* a store like any other */
+		}
 	}
 	*size_mask = (1ull << shift) - 1;
 	*gpa = (pte & PTE_ADDR_MASK & ~*size_mask) | (lin & *size_mask);
