@@ -16,7 +16,7 @@ GDIR=$BUILD/guests
 ACCELS=${GUEST_ACCELS:-kvm soft}
 SCALE=${GUEST_TIMEOUT_SCALE:-1}
 case $SCALE in ''|*[!0-9]*|0) SCALE=1 ;; esac
-ALL_GUESTS="hello cpuid uart memprobe unclaimed rtc acpi hostile poweroff reset reset_i8042 triple"
+ALL_GUESTS="hello cpuid uart apic timers memprobe unclaimed rtc acpi hostile poweroff reset reset_i8042 triple"
 GUESTS=${GUESTS:-$ALL_GUESTS}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/isola-guests.XXXXXX") || exit 0
@@ -40,6 +40,8 @@ case_spec() {
 	case $name in
 	hello)     G_STDOUT_RE='^Hello from isola guest$' ;;
 	cpuid)     ;;
+	apic)      ;;
+	timers)    ;;
 	uart)      G_STDOUT_NOT_RE='loopback-only' ;;  # loopback bytes stay inside
 	memprobe)  G_ARGS=(--cmdline "expect_mem=$DEFAULT_MEM"); G_TIMEOUT=180 ;;  # ~16 s on kvm here
 	memprobe-64M)
