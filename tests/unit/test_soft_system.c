@@ -379,3 +379,82 @@ TEST(soft_single_step)
 }
 
 #endif /* HAVE_ZYDIS */
+
+#ifdef HAVE_ZYDIS
+
+/* A stand-in interrupt controller: one vector to hand out. */
+struct fake_intc {
+	int vector;
+	int acks;
+};
+
+static int fake_ack(void *opaque)
+{
+	struct fake_intc *f = opaque;
+	f->acks++;
+	int v = f->vector;
+	f->vector = -1;
+	return v;
+}
+
+struct raiser {
+	struct soft_cpu *cpu;
+	struct fake_intc *f;
+};
+
+static void *raise_later(void *arg)
+{
+	struct raiser *r = arg;
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	r->f->vector = 0x30;
+	atomic_store(&r->cpu->irq_pending, true);
+	soft_cpu_wake(r->cpu);
+	return NULL;
+}
+
+/* External interrupts: held off by IF=0 and by the STI shadow, taken at an
+ * instruction boundary; HLT with IF=1 sleeps until one arrives. */
+TEST(soft_external_interrupts_and_hlt)
+{
+	struct tenv t;
+	struct fake_intc f = { .vector = 0x30 };
+	CHECK(tenv_init(&t) == 0);
+	/* mov ebx, 1 ; hlt */
+	static const uint8_t handler[] = { 0xbb, 0x01, 0x00, 0x00, 0x00, 0xf4 };
+	tenv_load(&t, TEST_HANDLER, handler, sizeof(handler));
+	tenv_gate(&t, 0x30, TEST_HANDLER, 0, 0);
+	t.cpu->intc.ack = fake_ack;
+	t.cpu->intc.opaque = &f;
+
+	/* inc eax ; sti ; inc eax ; inc eax ; cli ; hlt, interrupt pending from
+	 * the start: not before STI, not in its shadow, right after it. */
+	static const uint8_t code[] = { 0xff, 0xc0, 0xfb, 0xff, 0xc0, 0xff, 0xc0, 0xfa, 0xf4 };
+	atomic_store(&t.cpu->irq_pending, true);
+	t.cpu->rflags = X86_RFLAGS_FIXED;
+	/* The handler's HLT runs with IF clear (interrupt gate): a HALT exit. */
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->gpr[X86_RBX], 1);
+	CHECK_EQ(t.cpu->gpr[X86_RAX], 2);
+	CHECK_EQ(f.acks, 1);
+	CHECK_EQ(tenv_r64(&t, TEST_STACK - 40), TEST_CODE + 5); /* after sti; inc */
+
+	/* sti ; hlt ; inc ecx ; cli ; hlt — the HLT sleeps until another
+	 * thread raises the interrupt; the handler then returns nowhere (it
+	 * halts with IF clear), and the frame says the HLT had completed. */
+	static const uint8_t code2[] = { 0xfb, 0xf4, 0xff, 0xc1, 0xfa, 0xf4 };
+	t.cpu->gpr[X86_RBX] = 0;
+	t.cpu->gpr[X86_RSP] = TEST_STACK;
+	struct raiser r = { t.cpu, &f };
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, raise_later, &r) == 0);
+	CHECK_EQ(tenv_exec(&t, code2, sizeof(code2)), VCPU_EXIT_HALT);
+	pthread_join(th, NULL);
+	CHECK_EQ(t.cpu->gpr[X86_RBX], 1);
+	CHECK_EQ(f.acks, 2);
+	CHECK_EQ(tenv_r64(&t, TEST_STACK - 40), TEST_CODE + 2);
+	CHECK_EQ(t.cpu->activity, SOFT_ACTIVE);
+	tenv_destroy(&t);
+}
+
+#endif /* HAVE_ZYDIS */

@@ -39,7 +39,20 @@ struct guest_mem;
 struct soft_cpu;
 struct soft_insn;
 
-enum soft_activity { SOFT_ACTIVE, SOFT_WAIT_SIPI };
+enum soft_activity { SOFT_ACTIVE, SOFT_HALTED, SOFT_WAIT_SIPI };
+
+/* The interrupt controller a vCPU takes external interrupts from (its local
+ * APIC, to come). It raises cpu->irq_pending (any thread, then
+ * soft_cpu_wake()); at an instruction boundary with RFLAGS.IF set and no
+ * interrupt shadow the CPU calls ack(), which returns the vector to deliver
+ * (and does the controller's bookkeeping: IRR -> ISR) or -1 if the request
+ * went away; the CPU clears irq_pending before calling it, so ack() raises
+ * it again if more interrupts wait. Without a controller (intc.ack NULL)
+ * HLT exits to the VMM. */
+struct soft_intc {
+	int (*ack)(void *opaque);
+	void *opaque;
+};
 
 /* ---- status codes ---- */
 #define SOFT_OK    0
@@ -223,6 +236,8 @@ struct soft_cpu {
 	 * for a startup IPI after RESET/INIT; the interrupt controllers (to
 	 * come) end the wait by setting SOFT_ACTIVE and waking the thread. */
 	uint8_t activity;
+	struct soft_intc intc;
+	atomic_bool irq_pending;
 
 	/* execution */
 	int index;
@@ -328,8 +343,10 @@ void soft_cpu_get_regs(const struct soft_cpu *cpu, struct x86_regs *r);
 void soft_cpu_set_regs(struct soft_cpu *cpu, const struct x86_regs *r);
 void soft_cpu_get_sregs(const struct soft_cpu *cpu, struct x86_sregs *s);
 void soft_cpu_set_sregs(struct soft_cpu *cpu, const struct x86_sregs *s);
-/* Wake the vCPU's thread if it sleeps in wait-for-SIPI (any thread). */
+/* Wake the vCPU's thread if it sleeps (HLT, wait-for-SIPI); any thread. */
 void soft_cpu_wake(struct soft_cpu *cpu);
+/* Sleep until soft_cpu_wake() is called after seq was read from wake_seq. */
+void soft_cpu_sleep(struct soft_cpu *cpu, uint32_t seq);
 /* Forget pending I/O / MMIO completions (state was replaced from outside). */
 void soft_cpu_drop_pending(struct soft_cpu *cpu);
 

@@ -400,6 +400,32 @@ static int step(struct soft_cpu *cpu)
 	}
 }
 
+/* An external interrupt at an instruction boundary (SDM Vol. 3A §6.8.1):
+ * only with IF set and outside an STI / MOV SS shadow. 1 if an exit is due. */
+static int take_interrupt(struct soft_cpu *cpu)
+{
+	if (!(cpu->rflags & FL_IF) || cpu->int_shadow || !cpu->intc.ack)
+		return 0;
+	atomic_store(&cpu->irq_pending, false);
+	int vec = cpu->intc.ack(cpu->intc.opaque);
+	if (vec < 0 || vec > 255)
+		return 0;
+	if (cpu->activity == SOFT_HALTED)
+		cpu->activity = SOFT_ACTIVE;
+	cpu->delivered = true;
+	return soft_deliver(cpu, (unsigned)vec, false, 0, false, cpu->rip) != SOFT_OK;
+}
+
+static bool exit_kicked(struct soft_cpu *cpu, struct vcpu_exit *exit)
+{
+	if (!atomic_load_explicit(&cpu->kick, memory_order_relaxed))
+		return false;
+	atomic_store(&cpu->kick, false);
+	memset(exit, 0, sizeof(*exit));
+	exit->kind = VCPU_EXIT_KICKED;
+	return true;
+}
+
 int soft_cpu_run(struct soft_cpu *cpu, struct vcpu_exit *exit)
 {
 	/* The VMM has filled in the data of the read we exited for. */
@@ -410,13 +436,27 @@ int soft_cpu_run(struct soft_cpu *cpu, struct vcpu_exit *exit)
 		cpu->mmio_replay_n++;
 	}
 	for (;;) {
-		if (atomic_load_explicit(&cpu->kick, memory_order_relaxed)) {
-			atomic_store(&cpu->kick, false);
-			memset(exit, 0, sizeof(*exit));
-			exit->kind = VCPU_EXIT_KICKED;
+		if (exit_kicked(cpu, exit))
 			return 0;
+		if (cpu->activity == SOFT_HALTED) {
+			/* HLT with an interrupt controller: sleep until an
+			 * interrupt is pending or a kick comes. */
+			uint32_t seq = atomic_load(&cpu->wake_seq);
+			if (!atomic_load(&cpu->irq_pending)) {
+				if (exit_kicked(cpu, exit))
+					return 0;
+				soft_cpu_sleep(cpu, seq);
+				continue;
+			}
 		}
 		for (int i = 0; i < SOFT_KICK_INTERVAL; i++) {
+			if (atomic_load_explicit(&cpu->irq_pending, memory_order_relaxed) &&
+			    take_interrupt(cpu)) {
+				*exit = cpu->exit;
+				return 0;
+			}
+			if (cpu->activity == SOFT_HALTED)
+				break;
 			if (step(cpu)) {
 				*exit = cpu->exit;
 				return 0;

@@ -457,11 +457,16 @@ static int exec_iret(struct soft_cpu *cpu, const struct soft_insn *in)
 	return soft_error_exit(cpu, "soft CPU: protected-mode IRET not implemented", 0, 0);
 }
 
-/* HLT: no interrupt controller yet, so nothing could wake the vCPU; the
- * instruction completes and the VMM gets VCPU_EXIT_HALT (see soft.c). */
+/* HLT: without an interrupt controller, or with IF clear, nothing can wake
+ * the vCPU: the instruction completes and the VMM gets VCPU_EXIT_HALT. */
 static int exec_hlt(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	priv_check(cpu);
+	if (cpu->intc.ack && (cpu->rflags & FL_IF)) {
+		/* An interrupt can end it: sleep in the run loop (exec.c). */
+		cpu->activity = SOFT_HALTED;
+		return SOFT_OK;
+	}
 	memset(&cpu->exit, 0, sizeof(cpu->exit));
 	cpu->exit.kind = VCPU_EXIT_HALT;
 	cpu->exit_after_commit = true;

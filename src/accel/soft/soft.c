@@ -14,10 +14,13 @@
  * HLT completes (RIP moves past it) and vcpu_run returns VCPU_EXIT_HALT,
  * whatever IF says. The VMM decides what a halt means.
  *
+ * With an interrupt controller attached (cpu.intc, see cpu.h), HLT with IF
+ * set sleeps in vcpu_run instead, until an interrupt or a kick.
+ *
  * Application processors (vCPU index > 0) start in wait-for-SIPI, as on a
  * PC: vcpu_run sleeps (futex on cpu.wake_seq) until a kick, which returns
  * VCPU_EXIT_KICKED, or until the interrupt controllers deliver a startup IPI
- * (they set cpu.activity = SOFT_ACTIVE and call soft_vcpu_wake()). */
+ * (they set cpu.activity = SOFT_ACTIVE and call soft_cpu_wake()). */
 #include <errno.h>
 #include <linux/futex.h>
 #include <stdlib.h>
@@ -166,10 +169,17 @@ void soft_cpu_wake(struct soft_cpu *cpu)
 	syscall(SYS_futex, &cpu->wake_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+/* Sleeps only while wake_seq is still seq: a wake-up after seq was read has
+ * bumped it, so none is lost. */
+void soft_cpu_sleep(struct soft_cpu *cpu, uint32_t seq)
+{
+	syscall(SYS_futex, &cpu->wake_seq, FUTEX_WAIT_PRIVATE, seq, NULL, NULL, 0);
+}
+
 static int soft_vcpu_run(struct vcpu *v, struct vcpu_exit *exit)
 {
 	struct soft_cpu *cpu = &v->cpu;
-	while (cpu->activity != SOFT_ACTIVE) {
+	while (cpu->activity == SOFT_WAIT_SIPI) {
 		uint32_t seq = atomic_load(&cpu->wake_seq);
 		if (atomic_load(&cpu->kick)) {
 			atomic_store(&cpu->kick, false);
@@ -177,9 +187,7 @@ static int soft_vcpu_run(struct vcpu *v, struct vcpu_exit *exit)
 			exit->kind = VCPU_EXIT_KICKED;
 			return 0;
 		}
-		/* Sleeps only while wake_seq is still seq: a kick in between
-		 * has bumped it, so no wake-up is lost. */
-		syscall(SYS_futex, &cpu->wake_seq, FUTEX_WAIT_PRIVATE, seq, NULL, NULL, 0);
+		soft_cpu_sleep(cpu, seq);
 	}
 	return soft_cpu_run(cpu, exit);
 }

@@ -193,7 +193,9 @@ int soft_cpu_restore(struct soft_cpu *cpu, struct snap_reader *r)
 	c.ftw = snap_get_u8(r);
 	snap_get_bytes(r, c.st, sizeof(c.st));
 	c.int_shadow = snap_get_u8(r) & 1;
-	c.activity = snap_get_u8(r) == SOFT_WAIT_SIPI ? SOFT_WAIT_SIPI : SOFT_ACTIVE;
+	c.activity = snap_get_u8(r);
+	if (c.activity > SOFT_WAIT_SIPI)
+		return -EINVAL;
 	uint8_t st = snap_get_u8(r);
 	c.io.port = snap_get_u16(r);
 	c.io.size = snap_get_u8(r);
