@@ -72,7 +72,7 @@ test-asan: deps
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" all unit
 	@$(MAKE) --no-print-directory guestkit
-	@BUILD=build-asan GUESTKIT=$(BUILD)/guestkit tests/run.sh
+	@BUILD=build-asan ISOLA_GUESTKIT=$(CURDIR)/$(BUILD)/guestkit tests/run.sh
 
 # The README's main command: build everything and boot the default guest.
 run: deps
