@@ -16,7 +16,8 @@ GUEST_CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter \
 GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,$(GUEST_DIR)/rt/guest.ld \
                  -Wl,--build-id=none -Wl,-z,max-page-size=0x1000 -Wl,-z,noexecstack \
                  -Wl,--no-warn-rwx-segments
-GUEST_RT_OBJS  = $(GUEST_OUT)/rt/crt0.o $(GUEST_OUT)/rt/lib.o
+GUEST_RT_OBJS  = $(GUEST_OUT)/rt/crt0.o $(GUEST_OUT)/rt/lib.o $(GUEST_OUT)/rt/trap.o \
+                 $(GUEST_OUT)/rt/trap_stubs.o
 GUEST_ELFS     = $(GUEST_NAMES:%=$(GUEST_OUT)/%.elf)
 
 guests: $(GUEST_ELFS)
