@@ -39,3 +39,6 @@ $(GUEST_OUT)/rt/%.o: $(GUEST_DIR)/rt/%.S
 
 # Keep the objects: they are inputs of several links.
 .SECONDARY: $(GUEST_NAMES:%=$(GUEST_OUT)/obj/%.o) $(GUEST_RT_OBJS)
+
+# Header dependencies (the top Makefile only reads .d files under src/ and tests/).
+-include $(wildcard $(BUILD)/guests/obj/*.d $(BUILD)/guests/rt/*.d)
