@@ -19,6 +19,7 @@ struct vm_config {
 	enum on_reset on_reset;
 	const char *serial_in;  /* NULL: stdin */
 	bool kernel_is_default; /* kernel came from the guest kit */
+	bool dry_run;           /* build the VM, then exit without running it */
 };
 
 #define CONFIG_MAX_CPUS 64

@@ -36,6 +36,8 @@ static const char usage_run[] =
 	"                       the guest natively, else soft)\n"
 	"  --on-reset exit|restart  what a guest reset does (default exit)\n"
 	"  --serial-in FILE     feed the serial console from FILE instead of stdin\n"
+	"  --dry-run            check everything and build the VM (load the kernel,\n"
+	"                       initrd and tables), then exit 0 without running it\n"
 	"\n"
 	"The guest's serial console is this terminal. Ctrl-A x quits, Ctrl-A h help.\n"
 	"\n"
@@ -86,7 +88,7 @@ static uint64_t host_ram(void)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_ACCEL,
-       OPT_ON_RESET, OPT_SERIAL_IN, OPT_HELP };
+       OPT_ON_RESET, OPT_SERIAL_IN, OPT_DRY_RUN, OPT_HELP };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, 0, OPT_KERNEL },
@@ -97,6 +99,7 @@ static const struct option run_options[] = {
 	{ "accel", required_argument, 0, OPT_ACCEL },
 	{ "on-reset", required_argument, 0, OPT_ON_RESET },
 	{ "serial-in", required_argument, 0, OPT_SERIAL_IN },
+	{ "dry-run", no_argument, 0, OPT_DRY_RUN },
 	{ "help", no_argument, 0, OPT_HELP },
 	{ 0, 0, 0, 0 },
 };
@@ -117,6 +120,7 @@ static void parse_run(int argc, char **argv, struct vm_config *cfg)
 		case OPT_INITRD: cfg->initrd = optarg; break;
 		case OPT_CMDLINE: cfg->cmdline = optarg; break;
 		case OPT_SERIAL_IN: cfg->serial_in = optarg; break;
+		case OPT_DRY_RUN: cfg->dry_run = true; break;
 		case OPT_CPUS: {
 			char *end;
 			errno = 0;

@@ -170,6 +170,15 @@ int isola_run(const struct vm_config *cfg)
 			log_msg("%s", note);
 			note[0] = '\0';
 		}
+		if (cfg->dry_run) {
+			log_msg("dry run: %s loaded into %llu MiB with %u vCPU(s) on %s; not "
+				"running it", cfg->kernel, (unsigned long long)(cfg->memory >> 20),
+				cfg->cpus, ops->name);
+			vm_destroy(vm);
+			free(vm);
+			status = EXIT_OK;
+			break;
+		}
 		console_attach(&con, vm, vm->uart);
 		if (eventloop_add(loop, vm->stop_efd, EPOLLIN, run_on_stop, &rs) ||
 		    vm_start(vm)) {
