@@ -385,6 +385,26 @@ int soft_fetch(struct soft_cpu *cpu, const struct soft_insn **out);
 int soft_decode_bytes(struct soft_cpu *cpu, const uint8_t *buf, unsigned len,
 		      struct soft_insn *out);
 
+/* The hot path of soft_fetch(), inline: 64-bit code from the same linear
+ * page, CPL and decoded page as the last fetch, page unchanged since,
+ * instruction already decoded. NULL: use soft_fetch(). */
+#define SOFT_DECODE_MODE_64 0
+static inline const struct soft_insn *soft_fetch_cached(struct soft_cpu *cpu)
+{
+	const struct soft_decode_cache *dc = &cpu->dc;
+	uint64_t rip = cpu->rip;
+	if (!dc->fast.valid || dc->fast.lin_page != (rip & ~0xfffull) ||
+	    dc->fast.cpl != cpu->cpl || dc->fast.mode != SOFT_DECODE_MODE_64 || !soft_64bit(cpu))
+		return NULL;
+	const struct soft_code_page *p = dc->fast.page;
+	if (p->gen != atomic_load_explicit(dc->fast.genp, memory_order_acquire))
+		return NULL;
+	unsigned s = p->slot[rip & 0xfff];
+	if (!s)
+		return NULL;
+	return &p->blocks[(s - 1) / SOFT_INSN_BLOCK][(s - 1) % SOFT_INSN_BLOCK];
+}
+
 /* ---- exec.c: operands, flags, stack ---- */
 uint64_t soft_reg_read(const struct soft_cpu *cpu, unsigned gpr, unsigned size);
 void soft_reg_write(struct soft_cpu *cpu, unsigned gpr, unsigned size, uint64_t v);

@@ -21,7 +21,7 @@
 #ifdef HAVE_ZYDIS
 #include <Zydis/Zydis.h>
 
-enum { MODE_64, MODE_32, MODE_16, NR_MODES };
+enum { MODE_64 = SOFT_DECODE_MODE_64, MODE_32, MODE_16, NR_MODES };
 
 int soft_decode_init(struct soft_decode_cache *dc)
 {

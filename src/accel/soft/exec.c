@@ -370,7 +370,8 @@ static int step(struct soft_cpu *cpu)
 	cpu->exit_after_commit = false;
 	cpu->mmio_replay_pos = 0;
 	cpu->delivered = false;
-	rc = soft_fetch(cpu, &in);
+	in = soft_fetch_cached(cpu);
+	rc = in ? SOFT_OK : soft_fetch(cpu, &in);
 	if (rc == SOFT_OK) {
 		cpu->next_rip = (cpu->rip + in->len) & soft_ip_mask(cpu);
 		cpu->int_shadow = false;

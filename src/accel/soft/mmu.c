@@ -339,12 +339,24 @@ static inline uint8_t *fast_host(struct soft_cpu *cpu, unsigned seg, uint64_t of
 	return e->host + (lin & 0xfff);
 }
 
+/* memcpy with the common operand sizes spelled out, so each is one move. */
+static inline void copy_sized(void *dst, const void *src, unsigned len)
+{
+	switch (len) {
+	case 1: memcpy(dst, src, 1); break;
+	case 2: memcpy(dst, src, 2); break;
+	case 4: memcpy(dst, src, 4); break;
+	case 8: memcpy(dst, src, 8); break;
+	default: memcpy(dst, src, len); break;
+	}
+}
+
 int soft_mem_read(struct soft_cpu *cpu, unsigned seg, uint64_t off, void *dst, unsigned len)
 {
 	uint64_t gpa, lin;
 	uint8_t *h = fast_host(cpu, seg, off, len, SOFT_ACC_READ, &gpa);
 	if (h) {
-		memcpy(dst, h, len);
+		copy_sized(dst, h, len);
 		return SOFT_OK;
 	}
 	int rc = soft_seg_linear(cpu, seg, off, len, false, &lin);
@@ -357,7 +369,7 @@ int soft_mem_write(struct soft_cpu *cpu, unsigned seg, uint64_t off, const void 
 	uint64_t gpa, lin;
 	uint8_t *h = fast_host(cpu, seg, off, len, SOFT_ACC_WRITE, &gpa);
 	if (h) {
-		memcpy(h, src, len);
+		copy_sized(h, src, len);
 		soft_note_store(cpu->vm, gpa);
 		return SOFT_OK;
 	}
