@@ -399,3 +399,93 @@ TEST(soft_rep_string)
 }
 
 #endif /* HAVE_ZYDIS */
+
+#ifdef HAVE_ZYDIS
+
+/* REP MOVS/STOS in bulk: same results as element by element, including the
+ * overlapping copy that propagates, page crossings, and a #PF in the middle
+ * that leaves RSI/RDI/RCX where the copy stopped. */
+TEST(soft_rep_string_bulk)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	const uint64_t buf = 0x100000;
+	uint8_t pat[64];
+	for (int i = 0; i < 64; i++)
+		pat[i] = (uint8_t)(i * 7 + 1);
+	tenv_load(&t, buf, pat, sizeof(pat));
+
+	/* rep movsb with rdi = rsi + 1: byte 0 propagates (a classic memset). */
+	static const uint8_t movsb[] = { 0xf3, 0xa4, 0xf4 };
+	t.cpu->gpr[X86_RSI] = buf;
+	t.cpu->gpr[X86_RDI] = buf + 1;
+	t.cpu->gpr[X86_RCX] = 63;
+	CHECK_EQ(tenv_exec(&t, movsb, sizeof(movsb)), VCPU_EXIT_HALT);
+	uint8_t got[64];
+	CHECK(gm_read(&t.mem, buf, got, 64) == 0);
+	for (int i = 0; i < 64; i++)
+		CHECK_EQ(got[i], 1);
+
+	/* rep stosq over 3 pages plus a bit, from an unaligned start. */
+	static const uint8_t stosq[] = { 0xf3, 0x48, 0xab, 0xf4 };
+	t.cpu->gpr[X86_RDI] = buf + 0x1004;
+	t.cpu->gpr[X86_RAX] = 0x1122334455667788ull;
+	t.cpu->gpr[X86_RCX] = 1600;
+	CHECK_EQ(tenv_exec(&t, stosq, sizeof(stosq)), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->gpr[X86_RCX], 0);
+	CHECK_EQ(t.cpu->gpr[X86_RDI], buf + 0x1004 + 1600 * 8);
+	CHECK_EQ(tenv_r64(&t, buf + 0x1004), 0x1122334455667788ull);
+	CHECK_EQ(tenv_r64(&t, buf + 0x1ffc), 0x1122334455667788ull); /* straddles */
+	CHECK_EQ(tenv_r64(&t, buf + 0x1004 + 1599 * 8), 0x1122334455667788ull);
+	CHECK_EQ(tenv_r64(&t, buf + 0x1004 + 1600 * 8), 0);
+
+	/* rep movsq 2 pages down by 0x800 (overlap from below: a memmove). */
+	static const uint8_t movsq[] = { 0xf3, 0x48, 0xa5, 0xf4 };
+	tenv_w64(&t, buf + 0x3000, 0xaaaa);
+	tenv_w64(&t, buf + 0x3ff8, 0xbbbb);
+	t.cpu->gpr[X86_RSI] = buf + 0x3000;
+	t.cpu->gpr[X86_RDI] = buf + 0x2800;
+	t.cpu->gpr[X86_RCX] = 1024;
+	CHECK_EQ(tenv_exec(&t, movsq, sizeof(movsq)), VCPU_EXIT_HALT);
+	CHECK_EQ(tenv_r64(&t, buf + 0x2800), 0xaaaa);
+	CHECK_EQ(tenv_r64(&t, buf + 0x37f8), 0xbbbb);
+
+	/* A destination that runs into an unmapped page: #PF (no IDT: the
+	 * delivery fails, shutdown) with the registers at the page boundary. */
+	uint64_t pd1 = tenv_r64(&t, TEST_PD + 8);
+	tenv_w64(&t, TEST_PD + 8, 0); /* unmap [2M, 4M) */
+	t.cpu->cr3 = TEST_PML4;
+	soft_tlb_flush(t.cpu, true);
+	t.cpu->gpr[X86_RSI] = buf;
+	t.cpu->gpr[X86_RDI] = 0x200000 - 0x100;
+	t.cpu->gpr[X86_RCX] = 0x300;
+	CHECK_EQ(tenv_exec(&t, movsb, sizeof(movsb)), VCPU_EXIT_SHUTDOWN);
+	CHECK_EQ(t.cpu->gpr[X86_RDI], 0x200000);
+	CHECK_EQ(t.cpu->gpr[X86_RCX], 0x200);
+	CHECK_EQ(t.cpu->gpr[X86_RSI], buf + 0x100);
+	CHECK_EQ(t.cpu->rip, TEST_CODE);
+	tenv_w64(&t, TEST_PD + 8, pd1);
+	soft_tlb_flush(t.cpu, true);
+
+	/* rep stosb over its own code page: the rest of the code changes. */
+	static const uint8_t smc[] = {
+		0xf3, 0xaa,                   /* rep stosb (al = 0x90: nops) */
+		0xcc, 0xcc, 0xcc, 0xcc, 0xf4, /* int3s overwritten before they run */
+	};
+	t.cpu->gpr[X86_RDI] = TEST_CODE + 2;
+	t.cpu->gpr[X86_RAX] = 0x90;
+	t.cpu->gpr[X86_RCX] = 4;
+	/* Decode the int3s first, so stale copies exist. */
+	tenv_load(&t, TEST_CODE, smc, sizeof(smc));
+	for (unsigned i = 2; i < 6; i++) {
+		const struct soft_insn *in;
+		t.cpu->rip = TEST_CODE + i;
+		CHECK_EQ(soft_fetch(t.cpu, &in), SOFT_OK);
+	}
+	t.cpu->rip = TEST_CODE;
+	CHECK_EQ(tenv_run(&t), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->rip, TEST_CODE + 7);
+	tenv_destroy(&t);
+}
+
+#endif /* HAVE_ZYDIS */

@@ -9,6 +9,8 @@
  * (MMIO or port I/O), so that each device access is its own completion.
  * The address size (67h prefix) picks rSI/rDI/rCX widths; the source segment
  * can be overridden, the destination is always ES. */
+#include <string.h>
+
 #include "accel/soft/cpu.h"
 
 #ifdef HAVE_ZYDIS
@@ -113,6 +115,66 @@ static int iterate(struct soft_cpu *cpu, const struct soft_insn *in, enum str_ki
 	return SOFT_OK;
 }
 
+/* REP MOVS / REP STOS forwards in 64-bit mode, a page-sized chunk at a time
+ * between RAM pages: what memcpy/memset/clear_page spend their time in. The
+ * result is the element-by-element one (SDM Vol. 1 §7.3.9.3 "fast-string
+ * operation" promises the same): a MOVS whose destination overlaps the
+ * source from above is left to the element loop, which propagates as
+ * hardware does. Returns SOFT_OK with RSI/RDI/RCX advanced over what it did
+ * (maybe nothing: the element loop goes on from there), or a fault with
+ * the registers at the faulting chunk. */
+static int rep_bulk(struct soft_cpu *cpu, const struct soft_insn *in, enum str_kind k,
+		    unsigned size)
+{
+	bool user = cpu->cpl == 3;
+	for (unsigned n = 0; n < SOFT_STRING_BATCH; n++) {
+		uint64_t count = cpu->gpr[X86_RCX];
+		if (!count)
+			return SOFT_OK;
+		uint64_t di = cpu->gpr[X86_RDI], si = cpu->gpr[X86_RSI], dlin, slin = 0;
+		uint64_t chunk = count > SOFT_PAGE_SIZE ? SOFT_PAGE_SIZE : count * size;
+		if (chunk > SOFT_PAGE_SIZE - (di & 0xfff))
+			chunk = SOFT_PAGE_SIZE - (di & 0xfff);
+		if (k == S_MOVS && chunk > SOFT_PAGE_SIZE - (si & 0xfff))
+			chunk = SOFT_PAGE_SIZE - (si & 0xfff);
+		chunk -= chunk % size;
+		if (!chunk)
+			return SOFT_OK; /* an element straddles a page */
+		uint64_t dgpa, sgpa;
+		uint8_t *dh, *sh = NULL;
+		int rc;
+		if (k == S_MOVS) {
+			rc = soft_seg_linear(cpu, in->strseg, si, (unsigned)chunk, false, &slin);
+			if (!rc)
+				rc = soft_translate(cpu, slin, SOFT_ACC_READ, user, &sgpa, &sh);
+			if (rc)
+				return rc;
+		}
+		rc = soft_seg_linear(cpu, X86_ES, di, (unsigned)chunk, true, &dlin);
+		if (!rc)
+			rc = soft_translate(cpu, dlin, SOFT_ACC_WRITE, user, &dgpa, &dh);
+		if (rc)
+			return rc;
+		if (!dh || (k == S_MOVS && (!sh || (dh > sh && dh < sh + chunk))))
+			return SOFT_OK; /* a device, or a propagating overlap */
+		if (k == S_MOVS) {
+			memmove(dh, sh, chunk);
+		} else if (size == 1) {
+			memset(dh, (int)(cpu->gpr[X86_RAX] & 0xff), chunk);
+		} else {
+			uint64_t v = cpu->gpr[X86_RAX];
+			for (uint64_t o = 0; o < chunk; o += size)
+				memcpy(dh + o, &v, size);
+		}
+		soft_note_store(cpu->vm, dgpa);
+		cpu->gpr[X86_RDI] = di + chunk;
+		if (k == S_MOVS)
+			cpu->gpr[X86_RSI] = si + chunk;
+		cpu->gpr[X86_RCX] = count - chunk / size;
+	}
+	return SOFT_OK;
+}
+
 static int exec_string(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	enum str_kind k = kind_of(in->mnemonic);
@@ -124,6 +186,13 @@ static int exec_string(struct soft_cpu *cpu, const struct soft_insn *in)
 		return soft_ud(cpu);
 	if (!rep)
 		return iterate(cpu, in, k, size);
+	if ((k == S_MOVS || k == S_STOS) && as == 8 && !(cpu->rflags & FL_DF) && soft_64bit(cpu)) {
+		int rc = rep_bulk(cpu, in, k, size);
+		if (rc)
+			return rc;
+		if (!cpu->gpr[X86_RCX])
+			return SOFT_OK;
+	}
 	for (unsigned n = 0;; n++) {
 		uint64_t count = soft_reg_read(cpu, X86_RCX, as);
 		if (!count)
