@@ -216,3 +216,29 @@ TEST(soft_decode_cache_self_modifying_code)
 }
 
 #endif /* HAVE_ZYDIS */
+
+#ifdef HAVE_ZYDIS
+
+/* 70 pages of one-byte instructions decode to more than the cache may hold:
+ * it starts over on the way, and execution goes on unharmed. */
+TEST(soft_decode_cache_bounded)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	const uint64_t base = 0x400000, len = 70 * 4096;
+	uint8_t *nops = malloc(len + 1);
+	CHECK(nops != NULL);
+	memset(nops, 0x90, len);
+	nops[len] = 0xf4;
+	tenv_load(&t, base, nops, len + 1);
+	free(nops);
+	t.cpu->rip = base;
+	CHECK_EQ(tenv_run(&t), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->rip, base + len + 1);
+	CHECK(t.cpu->dc.nr_insns < SOFT_MAX_DECODED);
+	CHECK(t.cpu->dc.nr_insns > 0);
+	CHECK(t.cpu->dc.nr_pages <= SOFT_MAX_CODE_PAGES);
+	tenv_destroy(&t);
+}
+
+#endif /* HAVE_ZYDIS */

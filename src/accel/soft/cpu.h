@@ -158,8 +158,11 @@ struct soft_code_page {
 };
 
 #define SOFT_CODE_BUCKETS 1024
-/* At most this many decoded pages per vCPU (~9 KiB each plus instructions). */
+/* Bounds on what a guest can make one vCPU spend on decoded code: pages
+ * (~9 KiB each) and instructions (~112 bytes each). Reaching either flushes
+ * the whole cache (QEMU flushes its translation cache likewise). */
 #define SOFT_MAX_CODE_PAGES 4096
+#define SOFT_MAX_DECODED    (256 * 1024)
 struct soft_decode_cache {
 	struct soft_code_page *bucket[SOFT_CODE_BUCKETS];
 	struct soft_code_page *last;  /* the page the previous instruction came from */
@@ -176,6 +179,7 @@ struct soft_decode_cache {
 	void *decoder;                /* ZydisDecoder[3], one per mode */
 	struct soft_insn scratch;     /* an instruction that crosses a page: not cached */
 	uint64_t nr_pages;
+	uint64_t nr_insns;
 };
 
 /* ---- software TLB ---- */

@@ -63,6 +63,7 @@ void soft_decode_flush(struct soft_decode_cache *dc)
 		dc->bucket[b] = NULL;
 	}
 	dc->nr_pages = 0;
+	dc->nr_insns = 0;
 	dc->last = NULL;
 	dc->fast.valid = false;
 	dc->fast.page = NULL;
@@ -315,8 +316,8 @@ static struct soft_code_page *page_get(struct soft_cpu *cpu, uint64_t gpage, int
 		break;
 	}
 	/* Bound the memory a guest can make us spend on decoded code: when the
-	 * cache is full, start over (QEMU flushes its whole TB cache likewise). */
-	if (dc->nr_pages >= SOFT_MAX_CODE_PAGES)
+	 * cache is full, start over (see SOFT_MAX_CODE_PAGES). */
+	if (dc->nr_pages >= SOFT_MAX_CODE_PAGES || dc->nr_insns >= SOFT_MAX_DECODED)
 		soft_decode_flush(dc);
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -408,6 +409,8 @@ int soft_fetch(struct soft_cpu *cpu, const struct soft_insn **out)
 		*out = &cpu->dc.scratch;
 		return SOFT_OK;
 	}
+	if (dc->nr_insns >= SOFT_MAX_DECODED)
+		soft_decode_flush(dc); /* no instruction runs now: safe */
 	struct soft_code_page *p = page_get(cpu, gpage, mode);
 	if (!p)
 		return soft_error_exit(cpu, "soft CPU: out of memory for decoded code", gpa, 0);
@@ -428,6 +431,7 @@ int soft_fetch(struct soft_cpu *cpu, const struct soft_insn **out)
 	if (decode_one(cpu, mode, host, avail, in) == -EAGAIN)
 		return fetch_crossing(cpu, lin, mode, host, avail, out);
 	p->slot[off] = ++p->nr_insns;
+	dc->nr_insns++;
 	*out = in;
 	return SOFT_OK;
 }
