@@ -76,6 +76,10 @@ static void test_lapic(void)
 	check(base & APIC_BASE_BSP, "boot CPU without the BSP flag");
 
 	uint32_t id = lapic_read(LAPIC_ID) >> 24, ver = lapic_read(LAPIC_VERSION);
+	if (ver == 0xffffffffu) {
+		check(false, "no local APIC at 0x%lx (version register reads all-ones)", LAPIC_BASE);
+		return;
+	}
 	unsigned cpuid_id = cpuid(1, 0).ebx >> 24;
 	printf("LAPIC id %u, version 0x%x, %u LVT entries\n", id, ver & 0xff,
 	       ((ver >> 16) & 0xff) + 1);
@@ -107,6 +111,10 @@ static void test_lapic(void)
 static void test_ioapic(void)
 {
 	uint32_t id = ioapic_read(IOAPIC_REG_ID), ver = ioapic_read(IOAPIC_REG_VER);
+	if (ver == 0xffffffffu) {
+		check(false, "no I/O APIC at 0x%lx (version register reads all-ones)", IOAPIC_BASE);
+		return;
+	}
 	unsigned entries = ((ver >> 16) & 0xff) + 1;
 
 	printf("I/O APIC id %u, version 0x%x, %u redirection entries\n", (id >> 24) & 0xf,

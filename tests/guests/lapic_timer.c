@@ -71,6 +71,8 @@ static void fire_one_shot(uint32_t count)
 
 int guest_main(void *bp)
 {
+	if (lapic_read(0x30) == 0xffffffffu)
+		fail("no local APIC at 0x%lx (its version register reads all-ones)", LAPIC_BASE);
 	trap_install();
 	trap_handler = on_interrupt;
 	lapic_write(LAPIC_SVR, 0x100 | SPURIOUS_VECTOR);

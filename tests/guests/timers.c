@@ -56,6 +56,11 @@ int guest_main(void *bp)
 		puts("no hypervisor timing leaf\n");
 	}
 
+	if (inb(PORT_61) == 0xff)
+		fail("port 0x61 reads 0xff: no PIT / system control port");
+	if (mmio_read32(LAPIC_BASE + 0x30) == 0xffffffffu)
+		fail("no local APIC at 0x%lx (its version register reads all-ones)", LAPIC_BASE);
+
 	/* APIC timer: masked, divide by 1, one-shot from the largest count. */
 	mmio_write32(LAPIC_BASE + LAPIC_LVT_TIMER, LVT_MASKED | 0xef);
 	mmio_write32(LAPIC_BASE + LAPIC_TIMER_DIV, 0xb);

@@ -39,8 +39,8 @@
 #define PORT_PM1_CNT    0x604
 #define PORT_CMOS_INDEX 0x70
 #define PORT_CMOS_DATA  0x71
-#define IOAPIC_BASE     0xfec00000ull
-#define LAPIC_BASE      0xfee00000ull
+#define IOAPIC_BASE     ((uint64_t)0xfec00000)
+#define LAPIC_BASE      ((uint64_t)0xfee00000)
 
 /* struct boot_params offsets (Documentation/arch/x86/zero-page.rst, boot.rst). */
 #define BP_EXT_CMD_LINE_PTR 0x0c8  /* u32: bits 63:32 of the command line address */
