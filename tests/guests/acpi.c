@@ -2,8 +2,8 @@
  * BIOS area 0xe0000-0xfffff (§5.2.5.1), its checksums, the XSDT and every
  * table it lists with valid checksums, the FADT's PM1a event/control blocks
  * (legacy and X_ forms agreeing), the DSDT and its \_S5_ package (§7.4.2),
- * the MADT's local APIC (boot CPU, APIC id 0) and I/O APIC at the addresses
- * isola uses. Then it powers off the way Linux does, with nothing
+ * the MADT's local APICs (boot CPU APIC id 0, ids unique, as many as
+ * "expect_cpus=" says) and I/O APIC at the addresses isola uses. Then it powers off the way Linux does, with nothing
  * hard-coded: SLP_TYP from \_S5_ and SLP_EN written to the FADT's PM1a_CNT.
  * isola exits 0 when the tables and the PM device agree. */
 #include "rt/lib.h"
@@ -128,9 +128,10 @@ static bool gas_io(uint64_t a, uint64_t *port)
 	return true;
 }
 
-static int check_madt(uint64_t madt, uint32_t len)
+static int check_madt(uint64_t madt, uint32_t len, uint64_t expect_cpus)
 {
 	unsigned lapics = 0, ioapics = 0;
+	uint64_t ids_seen[4] = { 0 }; /* APIC ids are 8 bits */
 	bool boot_cpu = false;
 
 	printf("MADT: local APIC at 0x%x, flags 0x%x\n", rd32(madt + 36), rd32(madt + 40));
@@ -150,6 +151,11 @@ static int check_madt(uint64_t madt, uint32_t len)
 			if (flags & 1) {
 				lapics++;
 				boot_cpu |= id == 0;
+				if (ids_seen[id / 64] & (1ull << (id % 64))) {
+					printf("  APIC id %u listed twice\n", id);
+					return -1;
+				}
+				ids_seen[id / 64] |= 1ull << (id % 64);
 			}
 		} else if (type == 1 && elen >= 12) {
 			printf("  I/O APIC: id %u at 0x%x, GSI base %u\n", mmio_read8(e + 2),
@@ -161,6 +167,10 @@ static int check_madt(uint64_t madt, uint32_t len)
 			printf("  entry type %u, length %u\n", type, elen);
 		}
 		e += elen;
+	}
+	if (expect_cpus && lapics != expect_cpus) {
+		printf("  %u enabled local APICs, isola was given %lu CPUs\n", lapics, expect_cpus);
+		return -1;
 	}
 	if (!lapics || !boot_cpu || ioapics != 1) {
 		printf("  %u enabled local APICs (boot CPU %s), %u I/O APICs\n", lapics,
@@ -236,7 +246,9 @@ int guest_main(void *bp)
 	printf("DSDT at 0x%lx, %u bytes: \\_S5_ SLP_TYP %lu\n", dsdt, dlen, slp_typ);
 	if (slp_typ > 7)
 		fail("SLP_TYP %lu does not fit PM1_CNT bits 12:10", slp_typ);
-	if (check_madt(madt, madt_len))
+	uint64_t expect_cpus = 0;
+	(void)cmdline_u64(bp, "expect_cpus", &expect_cpus);
+	if (check_madt(madt, madt_len, expect_cpus))
 		fail("MADT does not describe isola's interrupt controllers");
 
 	printf("ACPI tables valid; powering off: 0x%x to port 0x%lx\n",

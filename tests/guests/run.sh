@@ -55,6 +55,10 @@ case_spec() {
 	rtc)       G_ARGS=(--cmdline "host_time=$(date -u +%s)"); G_TIMEOUT=90 ;;
 	hostile)   G_TIMEOUT=300 ;;  # ~40 s on kvm over PVM here
 	acpi)      # ends in the S5 power-off its tables describe
+		G_ARGS=(--cmdline expect_cpus=1)
+		G_STATUS=0 G_PASSLINE= G_STDOUT_RE='^ACPI tables valid; powering off' ;;
+	acpi-4cpus)
+		G_ELF=acpi G_ARGS=(--cpus 4 --cmdline expect_cpus=4)
 		G_STATUS=0 G_PASSLINE= G_STDOUT_RE='^ACPI tables valid; powering off' ;;
 	poweroff)  G_STATUS=0 G_PASSLINE= G_STDOUT_RE='^still here, as expected' ;;
 	reset)     G_STATUS=0 G_PASSLINE= G_STDOUT_RE='^writing 0x06 to port 0xcf9$'
@@ -144,6 +148,9 @@ for g in $GUESTS; do
 	cases="$cases $g"
 	if [ "$g" = memprobe ] && [ -n "$MEMOPT" ]; then
 		cases="$cases memprobe-64M memprobe-3584M"
+	fi
+	if [ "$g" = acpi ]; then
+		cases="$cases acpi-4cpus"
 	fi
 done
 for accel in $ACCELS; do
