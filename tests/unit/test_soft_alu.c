@@ -7,6 +7,7 @@
 #ifdef HAVE_ZYDIS
 
 #define ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
+#define SHF   (FL_CF | FL_SF | FL_ZF | FL_PF) /* shifts: OF only for a count of 1 */
 
 /* Host execution: rax = a, rbx = b, rcx = b (shift counts), rdx = d
  * (in and out), flags in and out. */
@@ -131,12 +132,12 @@ static const struct alu_case cases[] = {
 	{ "dec r32", { 0xff, 0xc8 }, 2, h_dec32, ARITH, 0, 0 },
 	{ "neg r64", { 0x48, 0xf7, 0xd8 }, 3, h_neg64, ARITH, 0, 0 },
 	{ "neg r8", { 0xf6, 0xd8 }, 2, h_neg8, ARITH, 0, 0 },
-	{ "shl r64,cl", { 0x48, 0xd3, 0xe0 }, 3, h_shl64, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT64, 0 },
-	{ "shl r32,cl", { 0xd3, 0xe0 }, 2, h_shl32, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT32, 0 },
-	{ "shr r64,cl", { 0x48, 0xd3, 0xe8 }, 3, h_shr64, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT64, 0 },
-	{ "shr r32,cl", { 0xd3, 0xe8 }, 2, h_shr32, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT32, 0 },
-	{ "sar r64,cl", { 0x48, 0xd3, 0xf8 }, 3, h_sar64, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT64, 0 },
-	{ "sar r32,cl", { 0xd3, 0xf8 }, 2, h_sar32, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT32, 0 },
+	{ "shl r64,cl", { 0x48, 0xd3, 0xe0 }, 3, h_shl64, SHF, SHIFT64, 0 },
+	{ "shl r32,cl", { 0xd3, 0xe0 }, 2, h_shl32, SHF, SHIFT32, 0 },
+	{ "shr r64,cl", { 0x48, 0xd3, 0xe8 }, 3, h_shr64, SHF, SHIFT64, 0 },
+	{ "shr r32,cl", { 0xd3, 0xe8 }, 2, h_shr32, SHF, SHIFT32, 0 },
+	{ "sar r64,cl", { 0x48, 0xd3, 0xf8 }, 3, h_sar64, SHF, SHIFT64, 0 },
+	{ "sar r32,cl", { 0xd3, 0xf8 }, 2, h_sar32, SHF, SHIFT32, 0 },
 	{ "rol r64,cl", { 0x48, 0xd3, 0xc0 }, 3, h_rol64, FL_CF, SHIFT64, 0 },
 	{ "ror r32,cl", { 0xd3, 0xc8 }, 2, h_ror32, FL_CF, SHIFT32, 0 },
 	{ "rcl r64,cl", { 0x48, 0xd3, 0xd0 }, 3, h_rcl64, FL_CF, SHIFT64, 0 },
@@ -149,8 +150,8 @@ static const struct alu_case cases[] = {
 	{ "bt r64", { 0x48, 0x0f, 0xa3, 0xd8 }, 4, h_bt64, FL_CF, 0, 0 },
 	{ "bswap r64", { 0x48, 0x0f, 0xc8 }, 3, h_bswap64, 0, 0, 0 },
 	{ "popcnt r64", { 0xf3, 0x48, 0x0f, 0xb8, 0xc3 }, 5, h_popcnt64, ARITH, 0, 0 },
-	{ "shld r64", { 0x48, 0x0f, 0xa5, 0xd8 }, 4, h_shld64, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT64, 0 },
-	{ "shrd r32", { 0x0f, 0xad, 0xd8 }, 3, h_shrd32, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT32, 0 },
+	{ "shld r64", { 0x48, 0x0f, 0xa5, 0xd8 }, 4, h_shld64, SHF, SHIFT64, 0 },
+	{ "shrd r32", { 0x0f, 0xad, 0xd8 }, 3, h_shrd32, SHF, SHIFT32, 0 },
 	{ "mul r64", { 0x48, 0xf7, 0xe3 }, 3, h_mul64, FL_CF | FL_OF, 0, 0 },
 	{ "imul r32 (1 op)", { 0xf7, 0xeb }, 2, h_imul1_32, FL_CF | FL_OF, 0, 0 },
 	{ "mul r8", { 0xf6, 0xe3 }, 2, h_mul8, FL_CF | FL_OF, 0, 0 },
@@ -162,7 +163,7 @@ static const struct alu_case cases[] = {
 	{ "sub dh,bl", { 0x28, 0xde }, 2, h_sub_dh, ARITH, 0, 0 },
 	{ "adc r32", { 0x11, 0xd8 }, 2, h_adc32, ARITH, 0, 0 },
 	{ "sbb r8", { 0x18, 0xd8 }, 2, h_sbb8, ARITH, 0, 0 },
-	{ "sar r8,cl", { 0xd2, 0xf8 }, 2, h_sar8, FL_CF | FL_SF | FL_ZF | FL_PF, SHIFT8, 0 },
+	{ "sar r8,cl", { 0xd2, 0xf8 }, 2, h_sar8, SHF, SHIFT8, 0 },
 	{ "rol r16,cl", { 0x66, 0xd3, 0xc0 }, 3, h_rol16, FL_CF, SHIFT8, 0 },
 	{ "rcl r16,cl", { 0x66, 0xd3, 0xd0 }, 3, h_rcl16, FL_CF, SHIFT8, 0 },
 	{ "rcr r64,cl", { 0x48, 0xd3, 0xd8 }, 3, h_rcr64, FL_CF, SHIFT64, 0 },
@@ -174,7 +175,8 @@ static const struct alu_case cases[] = {
 	{ "cmp;setl dl", { 0x48, 0x39, 0xd8, 0x0f, 0x9c, 0xc2 }, 6, h_setl, ARITH, 0, 0 },
 	{ "cmp;setbe dh", { 0x39, 0xd8, 0x0f, 0x96, 0xc6 }, 5, h_setbe, ARITH, 0, 0 },
 	{ "cmp;cmovg r32", { 0x48, 0x39, 0xd8, 0x0f, 0x4f, 0xc3 }, 6, h_cmovg32, ARITH, 0, 0 },
-	{ "cmp;cmovb r64", { 0x48, 0x39, 0xd8, 0x48, 0x0f, 0x42, 0xc3 }, 7, h_cmovb64, ARITH, 0, 0 },
+	{ "cmp;cmovb r64", { 0x48, 0x39, 0xd8, 0x48, 0x0f, 0x42, 0xc3 }, 7, h_cmovb64, ARITH,
+	  0, 0 },
 	{ "xadd r32", { 0x0f, 0xc1, 0xc3, 0x89, 0xda }, 5, h_xadd32, ARITH, 0, 0 },
 	{ "cmpxchg r64", { 0x48, 0x0f, 0xb1, 0xda }, 4, h_cmpxchg64, ARITH, 0, 0 },
 	{ "cdq", { 0x99 }, 1, h_cdq, ARITH, 0, 0 },

@@ -111,7 +111,8 @@ TEST(soft_mmu_page_fault_error_codes)
 	/* The user page is readable from CPL 3, the NX page readable. */
 	uint64_t gpa;
 	uint8_t *host;
-	CHECK_EQ(soft_translate(t.cpu, p + 4 * 4096 + 8, SOFT_ACC_READ, true, &gpa, &host), SOFT_OK);
+	CHECK_EQ(soft_translate(t.cpu, p + 4 * 4096 + 8, SOFT_ACC_READ, true, &gpa, &host),
+		 SOFT_OK);
 	CHECK_EQ(gpa, 0x54008);
 	CHECK_EQ(soft_translate(t.cpu, p + 5 * 4096, SOFT_ACC_READ, false, &gpa, &host), SOFT_OK);
 

@@ -154,8 +154,8 @@ TEST(soft_sse_matches_host)
 			if (!ok && bad++ < 10) {
 				uint64_t s[2];
 				memcpy(s, t.cpu->xmm[0], 16);
-				fprintf(stderr, "  %s a=%llx b=%llx: soft %llx:%llx mxcsr %x fl %llx, "
-					"host %llx:%llx mxcsr %x fl %llx\n", k->name,
+				fprintf(stderr, "  %s a=%llx b=%llx: soft %llx:%llx mxcsr %x "
+					"fl %llx, host %llx:%llx mxcsr %x fl %llx\n", k->name,
 					(unsigned long long)a[0], (unsigned long long)b[0],
 					(unsigned long long)s[1], (unsigned long long)s[0],
 					t.cpu->mxcsr, (unsigned long long)t.cpu->rflags,

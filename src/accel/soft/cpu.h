@@ -119,7 +119,7 @@ struct soft_operand {
 	uint8_t base;   /* SOP_MEM: gpr number, SOFT_RIPREG or SOFT_NOREG */
 	uint8_t index;  /* SOP_MEM: gpr number or SOFT_NOREG */
 	uint8_t scale;  /* SOP_MEM: 1, 2, 4, 8 */
-	int64_t val;    /* SOP_MEM: displacement; SOP_IMM: the immediate (sign-extended if signed) */
+	int64_t val;    /* SOP_MEM: displacement; SOP_IMM: immediate (sign-extended if signed) */
 	bool relative;  /* SOP_IMM: a branch displacement */
 };
 
@@ -315,7 +315,8 @@ static inline unsigned soft_iopl(const struct soft_cpu *cpu)
 static inline void soft_note_store(struct soft_vm *svm, uint64_t gpa)
 {
 	uint64_t p = gpa >> 12;
-	if (p < svm->nr_pages && (atomic_load_explicit(&svm->page_gen[p], memory_order_relaxed) & 1))
+	if (p < svm->nr_pages &&
+	    (atomic_load_explicit(&svm->page_gen[p], memory_order_relaxed) & 1))
 		atomic_fetch_add(&svm->page_gen[p], 1);
 }
 

@@ -236,10 +236,11 @@ static int decode_one(struct soft_cpu *cpu, int mode, const uint8_t *buf, unsign
 		const ZydisDecodedOperand *z = &zo[i];
 		if (z->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN) {
 			/* String sources: remember the (possibly overridden) segment. */
+			ZydisRegister b = z->mem.base;
 			if (z->type == ZYDIS_OPERAND_TYPE_MEMORY && is_string_op(zi.mnemonic) &&
-			    (z->mem.base == ZYDIS_REGISTER_RSI || z->mem.base == ZYDIS_REGISTER_ESI ||
-			     z->mem.base == ZYDIS_REGISTER_SI || z->mem.base == ZYDIS_REGISTER_RBX ||
-			     z->mem.base == ZYDIS_REGISTER_EBX || z->mem.base == ZYDIS_REGISTER_BX))
+			    (b == ZYDIS_REGISTER_RSI || b == ZYDIS_REGISTER_ESI ||
+			     b == ZYDIS_REGISTER_SI || b == ZYDIS_REGISTER_RBX ||
+			     b == ZYDIS_REGISTER_EBX || b == ZYDIS_REGISTER_BX))
 				out->strseg = map_seg(z->mem.segment);
 			continue;
 		}

@@ -345,8 +345,10 @@ static int exec_cmpxchg8_16(struct soft_cpu *cpu, const struct soft_insn *in)
 	bool wide = in->mnemonic == ZYDIS_MNEMONIC_CMPXCHG16B;
 	unsigned half = wide ? 8 : 4;
 	uint64_t ea = soft_op_ea(cpu, in, d), lin;
-	uint64_t cmp_lo = soft_reg_read(cpu, X86_RAX, half), cmp_hi = soft_reg_read(cpu, X86_RDX, half);
-	uint64_t new_lo = soft_reg_read(cpu, X86_RBX, half), new_hi = soft_reg_read(cpu, X86_RCX, half);
+	uint64_t cmp_lo = soft_reg_read(cpu, X86_RAX, half);
+	uint64_t cmp_hi = soft_reg_read(cpu, X86_RDX, half);
+	uint64_t new_lo = soft_reg_read(cpu, X86_RBX, half);
+	uint64_t new_hi = soft_reg_read(cpu, X86_RCX, half);
 	uint64_t cur[2] = { 0, 0 };
 	bool equal;
 	int rc;
@@ -370,7 +372,8 @@ static int exec_cmpxchg8_16(struct soft_cpu *cpu, const struct soft_insn *in)
 		cur[0] = lo, cur[1] = hi;
 	} else if (p) {
 		uint64_t old = cmp_lo | (cmp_hi << 32);
-		equal = __atomic_compare_exchange_n((uint64_t *)p, &old, new_lo | (new_hi << 32), false,
+		uint64_t nv = new_lo | (new_hi << 32);
+		equal = __atomic_compare_exchange_n((uint64_t *)p, &old, nv, false,
 						    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 		cur[0] = old & 0xffffffff, cur[1] = old >> 32;
 	} else {

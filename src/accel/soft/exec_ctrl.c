@@ -32,9 +32,6 @@ static int near_target(struct soft_cpu *cpu, const struct soft_insn *in, uint64_
 	return soft_op_read(cpu, in, 0, t);
 }
 
-static int exec_jmp(struct soft_cpu *cpu, const struct soft_insn *in);
-static int exec_call(struct soft_cpu *cpu, const struct soft_insn *in);
-
 static int exec_jcc(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	if (!soft_cond(cpu, in->cc))

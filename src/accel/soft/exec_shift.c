@@ -162,7 +162,8 @@ static int exec_shxd(struct soft_cpu *cpu, const struct soft_insn *in)
 	}
 	uint64_t msb = 1ull << (bits - 1);
 	bool of = !!(res & msb) != !!(d & msb);
-	uint64_t fl = (cpu->rflags & ~(FL_CF | FL_OF | FL_AF)) | (cf ? FL_CF : 0) | (of ? FL_OF : 0);
+	uint64_t fl = (cpu->rflags & ~(FL_CF | FL_OF | FL_AF)) | (cf ? FL_CF : 0) |
+		      (of ? FL_OF : 0);
 	return write_result(cpu, in, res, szp_flags(cpu, fl, res, size));
 }
 

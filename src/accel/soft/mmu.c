@@ -93,7 +93,7 @@ static int walk(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t
 		if (level == 4)
 			r |= PTE_PS;
 		else if ((level == 3 || level == 2) && (pte & PTE_PS))
-			r |= ((1ull << shift) - 1) & ~0x1fffull; /* frame bits below the page size */
+			r |= ((1ull << shift) - 1) & ~0x1fffull; /* frame bits below page size */
 		if (pte & r)
 			return page_fault(cpu, lin, err | PFERR_P | PFERR_RSVD);
 		rw &= !!(pte & PTE_RW);
