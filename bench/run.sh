@@ -7,7 +7,7 @@
 # Usage: bench/run.sh [--write]
 #   --write   also replace the results block of that section in BENCHMARKS.md
 # Environment: BUILD (default build; isola must be built there already, as
-# `make bench` does), BENCH_REPS (runs per measurement, default 7),
+# `make bench` does), BENCH_REPS (runs per measurement, default 9),
 # BENCH_N (loop iterations, default 20000), BENCH_QEMU (default
 # qemu-system-x86_64; empty to skip the QEMU peer).
 #
@@ -17,7 +17,7 @@
 set -u
 
 BUILD=${BUILD:-build}
-REPS=${BENCH_REPS:-7}
+REPS=${BENCH_REPS:-9}
 N=${BENCH_N:-20000}
 QEMU=${BENCH_QEMU-qemu-system-x86_64}
 WRITE=0
@@ -51,13 +51,15 @@ RES=$TMP/results   # lines: <key> <value>
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # spawn_run KEY EXPECTED_STATUS CMD...: one timed run; appends
-# "KEY.first|exit|rss|cpu value" to the results. Dies on an unexpected status
+# "KEY.first|exit|rss|cpu value" to the results, and with MARKER set
+# "KEY.loop value": from the first stdout byte to the marker's arrival. Dies on an unexpected status
 # (a benchmark of a failing run means nothing).
 spawn_run() {
 	local key=$1 want=$2
 	shift 2
 	local line
-	line=$("$BO/spawn" -o "$TMP/out" -e "$TMP/err" -- "$@") || die "spawn failed for $key"
+	line=$("$BO/spawn" -o "$TMP/out" -e "$TMP/err" ${MARKER:+-m "$MARKER"} -- "$@") ||
+		die "spawn failed for $key"
 	local st=${line##*status=}
 	st=${st%% *}
 	if [ "$st" != "$want" ]; then
@@ -74,6 +76,12 @@ spawn_run() {
 	echo "$key.exit $e" >>"$RES"
 	echo "$key.rss $r" >>"$RES"
 	echo "$key.cpu $c" >>"$RES"
+	if [ -n "${MARKER:-}" ]; then
+		local m=${line#*marker_us=}
+		m=${m%% *}
+		[ "${m%%.*}" = -1 ] && die "$key: marker '$MARKER' never seen"
+		echo "$key.loop $(awk -v m="$m" -v f="$f" 'BEGIN { print m - f }')" >>"$RES"
+	fi
 }
 
 isola_run() { # KEY ELF [isola options...]; guests end with debug-exit 0: status 1
@@ -118,10 +126,11 @@ stats() {
 med() { stats "$1" | cut -d' ' -f1; }
 
 # Per-round derived values: (t(2N) - t(N)) / N from one round's pair of
-# runs, for wall time (.per) and for CPU time (.cpuper).
-derive_per_exit() { # OUTKEY KEY_N KEY_2N
-	awk -v o="$1" -v a="$2" -v b="$3" -v n="$N" '
-		$1 == a ".exit" { x[na++] = $2 } $1 == b ".exit" { y[nb++] = $2 }
+# runs, for wall time (.per; WALL names the wall-time figure: exit, or loop
+# where the guest marks its loop on the UART) and CPU time (.cpuper).
+derive_per_exit() { # OUTKEY KEY_N KEY_2N WALL
+	awk -v o="$1" -v a="$2" -v b="$3" -v w="$4" -v n="$N" '
+		$1 == a "." w { x[na++] = $2 } $1 == b "." w { y[nb++] = $2 }
 		$1 == a ".cpu" { cx[ca++] = $2 } $1 == b ".cpu" { cy[cb++] = $2 }
 		END {
 			for (i = 0; i < na && i < nb; i++) print o ".per", (y[i] - x[i]) / n
@@ -147,8 +156,13 @@ for r in $(seq 1 "$REPS"); do
 	done
 	# 3. exit cost
 	for p in unclaimed:$PORT_UNCLAIMED scr:$PORT_UART_SCR; do
-		isola_run "io.${p%%:*}.n" "$BO/guests/ioloop.elf" --cmdline "n=$N port=${p#*:}"
-		isola_run "io.${p%%:*}.2n" "$BO/guests/ioloop.elf" --cmdline "n=$N2 port=${p#*:}"
+		# ioloop prints a line, loops, prints PASS: the loop's wall time
+		# is taken between its first UART byte and PASS, away from the
+		# start-up and teardown noise.
+		MARKER=PASS isola_run "io.${p%%:*}.n" "$BO/guests/ioloop.elf" \
+			--cmdline "n=$N port=${p#*:}"
+		MARKER=PASS isola_run "io.${p%%:*}.2n" "$BO/guests/ioloop.elf" \
+			--cmdline "n=$N2 port=${p#*:}"
 	done
 	bare_run bare.long long none
 	bare_run bare.irq long before
@@ -159,9 +173,9 @@ for r in $(seq 1 "$REPS"); do
 	fi
 done
 : >"$TMP/derived"
-derive_per_exit io.unclaimed io.unclaimed.n io.unclaimed.2n
-derive_per_exit io.scr io.scr.n io.scr.2n
-[ -n "$QEMU" ] && derive_per_exit qemu qemu.n qemu.2n
+derive_per_exit io.unclaimed io.unclaimed.n io.unclaimed.2n loop
+derive_per_exit io.scr io.scr.n io.scr.2n loop
+[ -n "$QEMU" ] && derive_per_exit qemu qemu.n qemu.2n exit
 cat "$TMP/derived" >>"$RES"
 
 # Memory overhead per run: maxrss - (touched + image), in KiB.
@@ -278,9 +292,12 @@ report() {
 		row "--memory $m, guest touches 64 MiB: RSS" "$(mib "mem$m.t64.rss")"
 		row "--memory $m, guest touches 64 MiB: overhead" "$(mib "mem$m.t64.over")"
 	done
+	row "for scale: bare_kvm N=1, no irqchip: RSS" "$(mib bare1.none.rss)"
+	[ -n "$QEMU" ] && row "for scale: QEMU microvm, 16 MiB, loop ROM: RSS" "$(mib qemu1.rss)"
 	echo
 	echo "Port-I/O exit round trip, per loop iteration (out + dec + jnz: one exit)"
-	echo "  CPU = (CPU time(2N) - CPU time(N)) / N, user+system of all threads; wall likewise"
+	echo "  CPU = (CPU time(2N) - CPU time(N)) / N, user+system of all threads; wall likewise:"
+	echo "  isola from first UART byte to PASS, bare_kvm around its loops, QEMU whole process"
 	row "isola, unclaimed port $PORT_UNCLAIMED: CPU" "$(us io.unclaimed.cpuper)"
 	row "isola, unclaimed port $PORT_UNCLAIMED: wall" "$(us io.unclaimed.per)"
 	row "isola, UART scratch register $PORT_UART_SCR: CPU" "$(us io.scr.cpuper)"
