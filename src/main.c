@@ -188,8 +188,17 @@ static void parse_run(int argc, char **argv, struct vm_config *cfg)
 	check_readable_file("--kernel", cfg->kernel);
 	if (cfg->initrd)
 		check_readable_file("--initrd", cfg->initrd);
-	if (cfg->serial_in)
-		check_readable_file("--serial-in", cfg->serial_in);
+	if (cfg->serial_in) {
+		/* A file, a FIFO or a character device: anything but a directory. */
+		struct stat st;
+		if (stat(cfg->serial_in, &st) < 0)
+			die_usage("--serial-in %s: %s", cfg->serial_in, strerror(errno));
+		if (S_ISDIR(st.st_mode))
+			die_usage("--serial-in %s: is a directory", cfg->serial_in);
+		if (access(cfg->serial_in, R_OK) < 0)
+			die_usage("--serial-in %s: cannot read it: %s", cfg->serial_in,
+				  strerror(errno));
+	}
 	if (cfg->memory < CONFIG_MIN_MEMORY)
 		die_usage("--memory: %llu MiB is too small; give at least %llu M",
 			  (unsigned long long)(cfg->memory >> 20),

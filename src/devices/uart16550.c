@@ -298,10 +298,25 @@ static void uart_write_fcr(struct uart *u, uint8_t val, struct uart_notify *n)
 	 * to clear; console output the guest printed must not be lost. */
 }
 
-static void uart_write_mcr(struct uart *u, uint8_t val)
+/* Host input is flow-controlled by RTS, as a DCE honours RTS/CTS: the host
+ * sends only while the guest's driver asserts RTS and is not in loopback. A
+ * driver raises RTS once it has reset its FIFOs and is ready to receive
+ * (Linux: when the tty is opened), so input typed or piped in earlier waits
+ * on the host side instead of being thrown away by the driver's FIFO reset. */
+static bool uart_host_may_send(const struct uart *u)
 {
+	return (u->mcr & (MCR_RTS | MCR_LOOP)) == MCR_RTS;
+}
+
+static void uart_write_mcr(struct uart *u, uint8_t val, struct uart_notify *n)
+{
+	bool could = uart_host_may_send(u);
 	u->mcr = val & MCR_MASK;
 	uart_update_msr(u);
+	if (!could && uart_host_may_send(u) && u->rx_waiting) {
+		u->rx_waiting = false;
+		n->rx = true;
+	}
 }
 
 static uint8_t uart_read_reg(struct uart *u, unsigned off, struct uart_notify *n)
@@ -372,7 +387,7 @@ static void uart_write_reg(struct uart *u, unsigned off, uint8_t val, struct uar
 		u->lcr = val;
 		break;
 	case UART_MCR:
-		uart_write_mcr(u, val);
+		uart_write_mcr(u, val, n);
 		break;
 	case UART_LSR:
 	case UART_MSR:
@@ -647,7 +662,7 @@ size_t uart16550_rx_push(struct device *dev, const uint8_t *buf, size_t len)
 	size_t done = 0;
 
 	pthread_mutex_lock(&u->lock);
-	while (done < len && u->rx_count < uart_rx_capacity(u))
+	while (done < len && uart_host_may_send(u) && u->rx_count < uart_rx_capacity(u))
 		uart_rx_put(u, buf[done++]);
 	if (done < len)
 		u->rx_waiting = true;

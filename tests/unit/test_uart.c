@@ -120,6 +120,7 @@ TEST(uart_rx_data_and_lsr)
 {
 	struct fixture f;
 	fx_init(&f);
+	out(&f, MCR, 0x02); /* RTS: the driver is ready to receive */
 	CHECK_EQ(uart16550_rx_push(f.dev, (const uint8_t *)"a", 1), 1);
 	CHECK_EQ(in(&f, LSR) & 0x01, 0x01);
 	/* Without FIFOs the receiver holds one byte: the host is told to wait. */
@@ -138,6 +139,25 @@ TEST(uart_rx_data_and_lsr)
 	CHECK_EQ(in(&f, LSR) & 0x03, 0); /* no DR, and host input never overruns */
 	CHECK_EQ(f.host.rx_notes, 2);
 	fx_fini(&f);
+}
+
+/* Host input waits for RTS (the driver ready to receive) and resumes, with
+ * an rx_space notification, when the guest raises it. */
+TEST(uart_host_input_follows_rts)
+{
+	struct fixture f;
+	fx_init(&f);
+	out(&f, FCR, 0x07);
+	CHECK_EQ(uart16550_rx_push(f.dev, (const uint8_t *)"hi", 2), 0);
+	CHECK_EQ(in(&f, LSR) & 0x01, 0);
+	out(&f, MCR, 0x12); /* RTS in loopback: still not from the host */
+	CHECK_EQ(uart16550_rx_push(f.dev, (const uint8_t *)"hi", 2), 0);
+	CHECK_EQ(f.host.rx_notes, 0);
+	out(&f, MCR, 0x03); /* DTR | RTS */
+	CHECK_EQ(f.host.rx_notes, 1);
+	CHECK_EQ(uart16550_rx_push(f.dev, (const uint8_t *)"hi", 2), 2);
+	CHECK_EQ(in(&f, RBR), 'h');
+	CHECK_EQ(in(&f, RBR), 'i');
 }
 
 TEST(uart_fifo_overrun_sets_oe)
@@ -169,6 +189,7 @@ TEST(uart_fcr_clear_and_trigger)
 {
 	struct fixture f;
 	fx_init(&f);
+	out(&f, MCR, 0x02);
 	out(&f, FCR, 0x41); /* FIFOs on, trigger level 4 */
 	out(&f, IER, 0x01);
 	CHECK_EQ(uart16550_rx_push(f.dev, (const uint8_t *)"ab", 2), 2);
@@ -214,7 +235,7 @@ TEST(uart_thre_interrupt_and_irq_line)
 {
 	struct fixture f;
 	fx_init(&f);
-	out(&f, MCR, 0x08); /* OUT2: the PC's IRQ enable */
+	out(&f, MCR, 0x0a); /* OUT2 (the PC's IRQ enable) and RTS */
 	CHECK_EQ(f.irq.level, 0);
 	out(&f, IER, 0x02); /* enabling ETBEI with THR empty raises THRE at once */
 	CHECK_EQ(f.irq.level, 1);
@@ -239,7 +260,7 @@ TEST(uart_thre_interrupt_and_irq_line)
 	CHECK_EQ(in(&f, IIR), 0x02);
 	/* A second source while the line is high keeps it high; the guest's
 	 * IIR loop finds it. */
-	out(&f, MCR, 0x08);
+	out(&f, MCR, 0x0a);
 	out(&f, IER, 0x03);
 	out(&f, THR, 'B');
 	CHECK_EQ(f.irq.level, 1);
@@ -350,7 +371,7 @@ TEST(uart_reset_state)
 	out(&f, LCR, 0x80);
 	out(&f, DLL, 1);
 	out(&f, LCR, 0x03);
-	out(&f, MCR, 0x08);
+	out(&f, MCR, 0x0a);
 	out(&f, IER, 0x0f);
 	out(&f, FCR, 0x01);
 	out(&f, THR, 'x');
