@@ -4,7 +4,8 @@
  * (divisor latch, loopback, FIFO control included) and the CMOS RTC. The
  * only ports spared are the ones whose job is to stop the VM: debug-exit
  * 0x501, reset 0xcf9 and i8042 0x64, ACPI PM1a control 0x604-0x605 (an access
- * is skipped if any of its bytes would touch them). isola must survive all
+ * is skipped if any of its bytes would touch them). Last, random reads and
+ * writes of every size across the MMIO hole below the I/O APIC. isola must survive all
  * of it: the guest then restores the UART to 8N1 without loopback, checks
  * that the UART reads back that state, and passes. */
 #include "rt/lib.h"
@@ -12,6 +13,12 @@
 #define SWEEP_CHUNK 0x1000
 #define UART_OPS 20000
 #define RTC_OPS 5000
+#define MMIO_OPS 20000
+/* The MMIO hole below the I/O APIC: device MMIO (virtio at 0xd0000000) and
+ * nothing. The interrupt controllers above are left alone: a random ICR
+ * write could INIT this very CPU. */
+#define HOLE_START 0xc0000000ull
+#define HOLE_END 0xfec00000ull
 
 static bool stops_vm(uint32_t port, unsigned size)
 {
@@ -130,6 +137,31 @@ static int uart_restore(void)
 	return 0;
 }
 
+static void hammer_mmio(uint64_t *rng)
+{
+	for (unsigned i = 0; i < MMIO_OPS; i++) {
+		uint64_t r = xorshift64(rng), v = xorshift64(rng);
+		uint64_t a = HOLE_START + (r >> 8) % (HOLE_END - HOLE_START);
+		unsigned size = 1u << (r & 3);
+		a &= ~(uint64_t)(size - 1); /* aligned, so no access spans a page */
+		bool write = (r >> 2) & 1;
+		switch (size) {
+		case 1:
+			write ? mmio_write8(a, (uint8_t)v) : (void)mmio_read8(a);
+			break;
+		case 2:
+			write ? mmio_write16(a, (uint16_t)v) : (void)mmio_read16(a);
+			break;
+		case 4:
+			write ? mmio_write32(a, (uint32_t)v) : (void)mmio_read32(a);
+			break;
+		default:
+			write ? mmio_write64(a, v) : (void)mmio_read64(a);
+			break;
+		}
+	}
+}
+
 int guest_main(void *bp)
 {
 	uint64_t rng = 0x9e3779b97f4a7c15ull, seed;
@@ -152,6 +184,8 @@ int guest_main(void *bp)
 	puts("UART back to 8N1, FIFO on, no loopback\n");
 	puts("hammering the RTC\n");
 	hammer_rtc(&rng);
+	puts("hammering the MMIO hole 0xc0000000-0xfebfffff\n");
+	hammer_mmio(&rng);
 	puts("isola survived\n");
 	return 0;
 }
