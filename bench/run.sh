@@ -242,8 +242,20 @@ us() { # KEY: "median [min..max]" in us
 mib() { # KEY: "median [min..max]" in MiB, from KiB
 	stats "$1" | awk '{ printf "%7.2f MiB [%.2f..%.2f]", $1 / 1024, $2 / 1024, $3 / 1024 }'
 }
+# rratio A B: the ratio A/B per round (the i-th value of A over the i-th of
+# B: both ran in the same round, under the same host load), as
+# "median [min..max]".
+rratio() {
+	awk -v a="$1" -v b="$2" '$1 == a { x[na++] = $2 } $1 == b { y[nb++] = $2 }
+		END { for (i = 0; i < na && i < nb; i++) if (y[i] > 0) print x[i] / y[i] }' "$RES" |
+		sort -g | awk '{ v[++n] = $1 }
+		END {
+			if (!n) { print "nan"; exit }
+			m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+			printf "%.2f [%.2f..%.2f]", m, v[1], v[n]
+		}'
+}
 msv() { awk -v v="$(med "$1")" 'BEGIN { printf "%.2f", v / 1e3 }'; }
-ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", a / b }'; }
 
 row() { printf '  %-50s %s\n' "$1" "$2"; }
 
@@ -306,21 +318,20 @@ report() {
 	row "bare KVM_RUN loop, 64-bit, no irqchip: wall" "$(us bare.long.per)"
 	row "bare KVM_RUN loop, 64-bit, irqchip+PIT: CPU" "$(us bare.irq.cpuper)"
 	row "bare KVM_RUN loop, 64-bit, irqchip+PIT: wall" "$(us bare.irq.per)"
-	row "ratio isola/bare (no irqchip), unclaimed" \
-		"CPU $(ratio io.unclaimed.cpuper bare.long.cpuper), wall $(ratio io.unclaimed.per bare.long.per)"
-	row "ratio isola/bare (no irqchip), UART scratch" \
-		"CPU $(ratio io.scr.cpuper bare.long.cpuper), wall $(ratio io.scr.per bare.long.per)"
-	row "ratio isola/bare (irqchip+PIT), unclaimed" \
-		"CPU $(ratio io.unclaimed.cpuper bare.irq.cpuper), wall $(ratio io.unclaimed.per bare.irq.per)"
-	row "ratio isola/bare (irqchip+PIT), UART scratch" \
-		"CPU $(ratio io.scr.cpuper bare.irq.cpuper), wall $(ratio io.scr.per bare.irq.per)"
+	echo "  Ratios: per round (same round, same host load), median [min..max] over rounds"
+	row "isola/bare (no irqchip), unclaimed: CPU" "$(rratio io.unclaimed.cpuper bare.long.cpuper)"
+	row "isola/bare (no irqchip), unclaimed: wall" "$(rratio io.unclaimed.per bare.long.per)"
+	row "isola/bare (no irqchip), UART scratch: CPU" "$(rratio io.scr.cpuper bare.long.cpuper)"
+	row "isola/bare (no irqchip), UART scratch: wall" "$(rratio io.scr.per bare.long.per)"
+	row "isola/bare (irqchip+PIT), unclaimed: CPU" "$(rratio io.unclaimed.cpuper bare.irq.cpuper)"
+	row "isola/bare (irqchip+PIT), UART scratch: CPU" "$(rratio io.scr.cpuper bare.irq.cpuper)"
 	if [ -n "$QEMU" ]; then
 		row "QEMU microvm -accel kvm, real mode: CPU" "$(us qemu.cpuper)"
 		row "QEMU microvm -accel kvm, real mode: wall" "$(us qemu.per)"
 		row "bare KVM_RUN loop, real mode, no irqchip: CPU" "$(us bare.real.cpuper)"
 		row "bare KVM_RUN loop, real mode, no irqchip: wall" "$(us bare.real.per)"
-		row "ratio QEMU/bare (real mode)" \
-			"CPU $(ratio qemu.cpuper bare.real.cpuper), wall $(ratio qemu.per bare.real.per)"
+		row "QEMU/bare (real mode): CPU" "$(rratio qemu.cpuper bare.real.cpuper)"
+		row "QEMU/bare (real mode): wall" "$(rratio qemu.per bare.real.per)"
 	else
 		echo "  QEMU peer: not run (no qemu-system-x86_64)"
 	fi
