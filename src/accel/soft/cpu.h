@@ -142,6 +142,9 @@ struct soft_insn {
 	uint8_t strseg;    /* string instructions: segment of the source (DS or override) */
 	uint8_t opcode;    /* last opcode byte, for handlers that need it */
 	struct soft_operand op[4];
+	/* The instruction that follows in the same decoded page, once seen
+	 * running after this one: sequential code skips the slot lookup. */
+	struct soft_insn *next;
 };
 
 /* ---- decode cache ---- */
@@ -178,6 +181,9 @@ struct soft_decode_cache {
 	} fast;
 	void *decoder;                /* ZydisDecoder[3], one per mode */
 	struct soft_insn scratch;     /* an instruction that crosses a page: not cached */
+	/* The cached instruction that ran last and fell through (NULL if it
+	 * branched, or came from scratch): its successor gets linked to it. */
+	struct soft_insn *prev;
 	uint64_t nr_pages;
 	uint64_t nr_insns;
 };
@@ -394,20 +400,28 @@ int soft_decode_bytes(struct soft_cpu *cpu, const uint8_t *buf, unsigned len,
  * page, CPL and decoded page as the last fetch, page unchanged since,
  * instruction already decoded. NULL: use soft_fetch(). */
 #define SOFT_DECODE_MODE_64 0
-static inline const struct soft_insn *soft_fetch_cached(struct soft_cpu *cpu)
+static inline struct soft_insn *soft_fetch_cached(struct soft_cpu *cpu)
 {
-	const struct soft_decode_cache *dc = &cpu->dc;
+	struct soft_decode_cache *dc = &cpu->dc;
 	uint64_t rip = cpu->rip;
 	if (!dc->fast.valid || dc->fast.lin_page != (rip & ~0xfffull) ||
 	    dc->fast.cpl != cpu->cpl || dc->fast.mode != SOFT_DECODE_MODE_64 || !soft_64bit(cpu))
 		return NULL;
-	const struct soft_code_page *p = dc->fast.page;
+	struct soft_code_page *p = dc->fast.page;
 	if (p->gen != atomic_load_explicit(dc->fast.genp, memory_order_acquire))
 		return NULL;
+	/* dc->prev fell through to rip, inside this page (it is linked only
+	 * while the fast path holds; both die together with the page). */
+	struct soft_insn *prev = dc->prev;
+	if (prev && prev->next)
+		return prev->next;
 	unsigned s = p->slot[rip & 0xfff];
 	if (!s)
 		return NULL;
-	return &p->blocks[(s - 1) / SOFT_INSN_BLOCK][(s - 1) % SOFT_INSN_BLOCK];
+	struct soft_insn *in = &p->blocks[(s - 1) / SOFT_INSN_BLOCK][(s - 1) % SOFT_INSN_BLOCK];
+	if (prev)
+		prev->next = in;
+	return in;
 }
 
 /* ---- exec.c: operands, flags, stack ---- */

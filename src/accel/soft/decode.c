@@ -65,6 +65,7 @@ void soft_decode_flush(struct soft_decode_cache *dc)
 	dc->nr_pages = 0;
 	dc->nr_insns = 0;
 	dc->last = NULL;
+	dc->prev = NULL;
 	dc->fast.valid = false;
 	dc->fast.page = NULL;
 }
@@ -312,6 +313,7 @@ static struct soft_code_page *page_get(struct soft_cpu *cpu, uint64_t gpage, int
 			dc->last = NULL;
 		if (dc->fast.page == p)
 			dc->fast.valid = false, dc->fast.page = NULL;
+		dc->prev = NULL; /* might point into p */
 		page_free(p);
 		dc->nr_pages--;
 		break;

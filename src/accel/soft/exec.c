@@ -312,6 +312,7 @@ void soft_cpu_set_regs(struct soft_cpu *cpu, const struct x86_regs *r)
 	cpu->rip = r->rip;
 	/* Reserved bits read as their fixed values (bit 1 set; 3, 5, 15, 22-63 clear). */
 	cpu->rflags = (r->rflags & 0x3f7fd5ull) | X86_RFLAGS_FIXED;
+	cpu->dc.prev = NULL; /* RIP moved under it */
 	soft_cpu_drop_pending(cpu);
 }
 
@@ -345,6 +346,7 @@ void soft_cpu_set_sregs(struct soft_cpu *cpu, const struct x86_sregs *s)
 	/* SS.DPL is the CPL (as VMX defines it, SDM Vol. 3C §24.4.1). */
 	cpu->cpl = (cpu->cr0 & X86_CR0_PE) ? cpu->seg[X86_SS].dpl : 0;
 	soft_tlb_flush(cpu, true);
+	cpu->dc.prev = NULL;
 	soft_cpu_drop_pending(cpu);
 }
 
@@ -356,6 +358,7 @@ void soft_cpu_set_sregs(struct soft_cpu *cpu, const struct x86_sregs *s)
  * A REP string instruction traps after each iteration batch it completes. */
 static int single_step_trap(struct soft_cpu *cpu)
 {
+	cpu->dc.prev = NULL;
 	cpu->dr[6] |= 1ull << 14; /* BS */
 	return soft_deliver(cpu, EXC_DB, false, 0, false, cpu->rip) != SOFT_OK;
 }
@@ -363,15 +366,17 @@ static int single_step_trap(struct soft_cpu *cpu)
 /* Run one instruction. 0 to go on, 1 when cpu->exit holds an exit. */
 static int step(struct soft_cpu *cpu)
 {
-	const struct soft_insn *in;
+	const struct soft_insn *in = soft_fetch_cached(cpu);
 	bool tf = cpu->rflags & FL_TF;
-	int rc;
+	int rc = SOFT_OK;
 
+	/* prev has served; it is set again only if this one falls through. */
+	cpu->dc.prev = NULL;
 	cpu->exit_after_commit = false;
 	cpu->mmio_replay_pos = 0;
 	cpu->delivered = false;
-	in = soft_fetch_cached(cpu);
-	rc = in ? SOFT_OK : soft_fetch(cpu, &in);
+	if (!in)
+		rc = soft_fetch(cpu, &in);
 	if (rc == SOFT_OK) {
 		cpu->next_rip = (cpu->rip + in->len) & soft_ip_mask(cpu);
 		cpu->int_shadow = false;
@@ -379,6 +384,10 @@ static int step(struct soft_cpu *cpu)
 	}
 	switch (rc) {
 	case SOFT_OK:
+		/* Fell through: link its successor when that is fetched. */
+		if (cpu->next_rip == cpu->rip + in->len && !cpu->delivered &&
+		    in != &cpu->dc.scratch)
+			cpu->dc.prev = (struct soft_insn *)in;
 		cpu->rip = cpu->next_rip;
 		cpu->insn_count++;
 		cpu->mmio_replay_n = 0;
@@ -414,6 +423,7 @@ static int take_interrupt(struct soft_cpu *cpu)
 	if (cpu->activity == SOFT_HALTED)
 		cpu->activity = SOFT_ACTIVE;
 	cpu->delivered = true;
+	cpu->dc.prev = NULL;
 	return soft_deliver(cpu, (unsigned)vec, false, 0, false, cpu->rip) != SOFT_OK;
 }
 
