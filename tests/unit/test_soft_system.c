@@ -458,3 +458,49 @@ TEST(soft_external_interrupts_and_hlt)
 }
 
 #endif /* HAVE_ZYDIS */
+
+#ifdef HAVE_ZYDIS
+
+/* Linked fall-through successors must not survive a change of flow that
+ * does not go through a branch: an interrupt into a handler on the same
+ * code page, and a single-step trap. */
+TEST(soft_fallthrough_links_and_events)
+{
+	struct tenv t;
+	struct fake_intc f = { .vector = -1 };
+	CHECK(tenv_init(&t) == 0);
+	/* +0: sti ; nop ; nop ; hlt      +0x100: mov ebx, 7 ; hlt */
+	uint8_t page[0x108];
+	memset(page, 0xcc, sizeof(page));
+	memcpy(page, "\xfb\x90\x90\xf4", 4);
+	memcpy(page + 0x100, "\xbb\x07\x00\x00\x00\xf4", 6);
+	tenv_load(&t, TEST_CODE, page, sizeof(page));
+	tenv_gate(&t, 0x40, TEST_CODE + 0x100, 0, 0);
+	tenv_gate(&t, EXC_DB, TEST_CODE + 0x100, 0, 0);
+	t.cpu->intc.ack = fake_ack;
+	t.cpu->intc.opaque = &f;
+	t.cpu->rflags = X86_RFLAGS_FIXED;
+
+	/* A first pass links sti -> nop -> nop -> hlt (nothing pending; the
+	 * HLT with IF set would sleep, so clear IF right before it). */
+	t.cpu->rip = TEST_CODE + 1;
+	CHECK_EQ(tenv_run(&t), VCPU_EXIT_HALT);
+	t.cpu->rip = TEST_CODE;
+	t.cpu->rflags = X86_RFLAGS_FIXED;
+	f.vector = 0x40;
+	atomic_store(&t.cpu->irq_pending, true);
+	CHECK_EQ(tenv_run(&t), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->gpr[X86_RBX], 7);
+	CHECK_EQ(tenv_r64(&t, TEST_STACK - 40), TEST_CODE + 2);
+
+	/* Single-step from the linked nop: the trap goes to the handler. */
+	t.cpu->gpr[X86_RBX] = 0;
+	t.cpu->gpr[X86_RSP] = TEST_STACK;
+	t.cpu->rip = TEST_CODE + 1;
+	t.cpu->rflags = X86_RFLAGS_FIXED | FL_TF;
+	CHECK_EQ(tenv_run(&t), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->gpr[X86_RBX], 7);
+	tenv_destroy(&t);
+}
+
+#endif /* HAVE_ZYDIS */
