@@ -481,10 +481,12 @@ TEST(soft_fallthrough_links_and_events)
 	t.cpu->intc.opaque = &f;
 	t.cpu->rflags = X86_RFLAGS_FIXED;
 
-	/* A first pass links sti -> nop -> nop -> hlt (nothing pending; the
-	 * HLT with IF set would sleep, so clear IF right before it). */
-	t.cpu->rip = TEST_CODE + 1;
-	CHECK_EQ(tenv_run(&t), VCPU_EXIT_HALT);
+	/* Two passes over nop ; nop ; hlt (IF clear: the HLT exits) decode
+	 * them and then link nop -> nop -> hlt. */
+	for (int pass = 0; pass < 2; pass++) {
+		t.cpu->rip = TEST_CODE + 1;
+		CHECK_EQ(tenv_run(&t), VCPU_EXIT_HALT);
+	}
 	t.cpu->rip = TEST_CODE;
 	t.cpu->rflags = X86_RFLAGS_FIXED;
 	f.vector = 0x40;
