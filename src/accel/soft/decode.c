@@ -268,8 +268,12 @@ static int decode_one(struct soft_cpu *cpu, int mode, const uint8_t *buf, unsign
 			o->val = z->imm.is_signed ? z->imm.value.s : (int64_t)z->imm.value.u;
 			o->relative = z->imm.is_relative;
 			break;
+		case ZYDIS_OPERAND_TYPE_POINTER:
+			o->kind = SOP_PTR;
+			o->val = (int64_t)(((uint64_t)z->ptr.segment << 32) | z->ptr.offset);
+			break;
 		default:
-			o->kind = SOP_NONE; /* far pointers: no handler uses them yet */
+			o->kind = SOP_NONE;
 			break;
 		}
 	}

@@ -82,10 +82,41 @@ static int load_code_desc(struct soft_cpu *cpu, uint16_t sel, struct x86_segment
 	return SOFT_OK;
 }
 
+/* Real-address and virtual-8086 mode: a selector is a paragraph number. */
+static bool real_like(const struct soft_cpu *cpu)
+{
+	return !(cpu->cr0 & X86_CR0_PE) || (cpu->rflags & FL_VM);
+}
+
+static void real_set_cs(struct soft_cpu *cpu, uint16_t sel)
+{
+	cpu->seg[X86_CS].selector = sel;
+	cpu->seg[X86_CS].base = (uint64_t)sel << 4;
+}
+
+/* Far JMP/CALL to sel:off at the same privilege (SDM Vol. 2A "JMP", "CALL";
+ * call gates and task switches are not implemented: #GP). */
 static int far_jump(struct soft_cpu *cpu, uint16_t sel, uint64_t off, bool call, unsigned osize)
 {
 	struct x86_segment cs;
-	int rc = load_code_desc(cpu, sel, &cs);
+	int rc;
+
+	if (real_like(cpu)) {
+		if (call) {
+			uint64_t sp = cpu->gpr[X86_RSP];
+			rc = soft_push(cpu, cpu->seg[X86_CS].selector, osize);
+			if (!rc)
+				rc = soft_push(cpu, cpu->next_rip, osize);
+			if (rc) {
+				cpu->gpr[X86_RSP] = sp;
+				return rc;
+			}
+		}
+		real_set_cs(cpu, sel);
+		cpu->next_rip = off & soft_mask(osize);
+		return SOFT_OK;
+	}
+	rc = load_code_desc(cpu, sel, &cs);
 	if (rc)
 		return rc;
 	bool conforming = cs.type & 4;
@@ -135,6 +166,12 @@ static int exec_retf(struct soft_cpu *cpu, const struct soft_insn *in)
 	if (rc)
 		return rc;
 	uint16_t sel = (uint16_t)sel64;
+	if (real_like(cpu)) {
+		soft_rsp_add(cpu, (int64_t)(2 * os + imm));
+		real_set_cs(cpu, sel);
+		cpu->next_rip = off & soft_mask(os);
+		return SOFT_OK;
+	}
 	unsigned rpl = sel & 3;
 	if (rpl < cpu->cpl)
 		return soft_raise(cpu, EXC_GP, true, sel & 0xfffc);
@@ -173,6 +210,9 @@ static int exec_retf(struct soft_cpu *cpu, const struct soft_insn *in)
 static int exec_jmp(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint64_t t;
+	if (in->op[0].kind == SOP_PTR)
+		return far_jump(cpu, (uint16_t)(in->op[0].val >> 32), in->op[0].val & 0xffffffff,
+				false, in->osize);
 	if (in->flags & INSN_FAR)
 		return far_mem(cpu, in, false);
 	int rc = near_target(cpu, in, &t);
@@ -182,6 +222,9 @@ static int exec_jmp(struct soft_cpu *cpu, const struct soft_insn *in)
 static int exec_call(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint64_t t, save = cpu->next_rip;
+	if (in->op[0].kind == SOP_PTR)
+		return far_jump(cpu, (uint16_t)(in->op[0].val >> 32), in->op[0].val & 0xffffffff,
+				true, in->osize);
 	if (in->flags & INSN_FAR)
 		return far_mem(cpu, in, true);
 	int rc = near_target(cpu, in, &t);
