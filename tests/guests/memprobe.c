@@ -159,6 +159,24 @@ int guest_main(void *bp)
 	if (ram != expect)
 		fail("e820 describes %lu bytes of RAM, isola was given %lu", ram, expect);
 
+	/* Where it is: RAM up to min(size, 3 GiB), the rest from 4 GiB. */
+	uint64_t low_top = 0, high_top = 0;
+	for (unsigned i = 0; i < e820_count(bp); i++) {
+		struct e820_entry e = e820_get(bp, i);
+		uint64_t end = e.addr + e.size;
+		if (e.type != E820_RAM)
+			continue;
+		if (e.addr < HOLE_END && end > low_top)
+			low_top = end;
+		if (e.addr >= HOLE_END && end > high_top)
+			high_top = end;
+	}
+	uint64_t want_low = expect < HOLE_START ? expect : HOLE_START;
+	uint64_t want_high = expect > HOLE_START ? HOLE_END + (expect - HOLE_START) : 0;
+	if (low_top != want_low || high_top != want_high)
+		fail("RAM ends at 0x%lx below 4 GiB and 0x%lx above; expected 0x%lx and 0x%lx",
+		     low_top, high_top, want_low, want_high);
+
 	collect_ranges(bp);
 	if (nranges == 0)
 		fail("no usable RAM above the image at %p", (void *)__image_end);
