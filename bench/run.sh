@@ -13,7 +13,7 @@
 #
 # Every measurement runs BENCH_REPS times, interleaved (one round runs each
 # configuration once), and is reported as median [min..max]. Timed runs are
-# not traced: bench/spawn times them from outside. strace runs once, apart.
+# not traced: bench/spawn times them from outside. strace runs apart, after.
 set -u
 
 BUILD=${BUILD:-build}
@@ -28,7 +28,7 @@ ISOLA=$BUILD/isola
 BO=$BUILD/bench
 N2=$((2 * N))
 PORT_UNCLAIMED=0x280   # no device of isola's PC there (tests/guests/unclaimed.c)
-PORT_UART_SCR=0x3ff    # COM1 scratch register: a device hit that does nothing
+PORT_UART_SCR=0x3ff    # COM1 scratch register: a device hit that stores one byte
 TOUCH=$((64 << 20))
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -52,8 +52,8 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # spawn_run KEY EXPECTED_STATUS CMD...: one timed run; appends
 # "KEY.first|exit|rss|cpu value" to the results, and with MARKER set
-# "KEY.loop value": from the first stdout byte to the marker's arrival. Dies on an unexpected status
-# (a benchmark of a failing run means nothing).
+# "KEY.loop value": from the first stdout byte to the marker's arrival.
+# Dies on an unexpected status (a benchmark of a failing run means nothing).
 spawn_run() {
 	local key=$1 want=$2
 	shift 2
@@ -90,9 +90,13 @@ isola_run() { # KEY ELF [isola options...]; guests end with debug-exit 0: status
 	spawn_run "$key" 1 "$ISOLA" run --accel kvm --kernel "$elf" "$@"
 }
 
+# QEMU's smallest machine: microvm without its legacy devices or option ROMs,
+# our loop image as the firmware, and isa-debug-exit to end (status 1).
 qemu_run() { # KEY ROM
-	spawn_run "$1" 1 "$QEMU" -accel kvm -M microvm,x-option-roms=off,pit=off,pic=off,rtc=off,isa-serial=off \
-		-nodefaults -display none -m 16 -bios "$2" -device isa-debug-exit,iobase=0xf4,iosize=1
+	spawn_run "$1" 1 "$QEMU" -accel kvm \
+		-M microvm,x-option-roms=off,pit=off,pic=off,rtc=off,isa-serial=off \
+		-nodefaults -display none -m 16 -bios "$2" \
+		-device isa-debug-exit,iobase=0xf4,iosize=1
 }
 
 bare_run() { # KEY MODE IRQCHIP: the per-exit floor
