@@ -16,7 +16,7 @@ GDIR=$BUILD/guests
 ACCELS=${GUEST_ACCELS:-kvm soft}
 SCALE=${GUEST_TIMEOUT_SCALE:-1}
 case $SCALE in ''|*[!0-9]*|0) SCALE=1 ;; esac
-ALL_GUESTS="hello cpuid uart apic timers exceptions lapic_timer irq_routing smp memprobe unclaimed rtc acpi hostile poweroff reset reset_i8042 triple"
+ALL_GUESTS="hello entry cpuid uart apic timers exceptions lapic_timer irq_routing smp memprobe unclaimed rtc acpi hostile poweroff reset reset_i8042 triple"
 GUESTS=${GUESTS:-$ALL_GUESTS}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/isola-guests.XXXXXX") || exit 0
@@ -39,6 +39,8 @@ case_spec() {
 	G_STDOUT_NOT_RE= G_DELIVERS=
 	case $name in
 	hello)     G_STDOUT_RE='^Hello from isola guest$' ;;
+	entry)     ;;
+	entry-4608M) G_ELF=entry G_ARGS=("$MEMOPT" 4608M) ;;  # map must cover RAM above 4 GiB
 	cpuid)     ;;
 	apic)      ;;
 	timers)    ;;
@@ -150,6 +152,9 @@ for g in $GUESTS; do
 	cases="$cases $g"
 	if [ "$g" = memprobe ] && [ -n "$MEMOPT" ]; then
 		cases="$cases memprobe-64M memprobe-3584M"
+	fi
+	if [ "$g" = entry ] && [ -n "$MEMOPT" ]; then
+		cases="$cases entry-4608M"
 	fi
 	if [ "$g" = acpi ]; then
 		cases="$cases acpi-4cpus"

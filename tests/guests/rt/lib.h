@@ -57,6 +57,15 @@ struct e820_entry {
 	uint32_t type;
 } __attribute__((packed));
 
+/* The CPU state at entry, recorded by crt0.S before it changes anything. */
+struct desc_ptr {
+	uint16_t limit;
+	uint64_t base;
+} __attribute__((packed));
+extern uint64_t boot_rflags, boot_rsi, boot_cr0, boot_cr3, boot_cr4, boot_efer;
+extern uint16_t boot_cs, boot_ds, boot_es, boot_ss;
+extern struct desc_ptr boot_gdtr, boot_idtr;
+
 /* Symbols from guest.ld. */
 extern char __image_start[], __image_end[];
 
