@@ -6,8 +6,8 @@
  * rules of Table 6-5: a contributory exception during the delivery of another
  * contributory one, or a contributory one or #PF during #PF delivery, is a
  * #DF; any exception while delivering #DF is a triple fault, which stops the
- * vCPU with VCPU_EXIT_SHUTDOWN. Real-mode IVT delivery is supported too (for
- * guests that start in real mode); 32-bit protected-mode gates are not yet. */
+ * vCPU with VCPU_EXIT_SHUTDOWN. Protected-mode gates (§6.12) and real-mode
+ * IVT delivery (§20.1.4) serve guests outside long mode. */
 #include <string.h>
 
 #include "accel/soft/cpu.h"
@@ -249,6 +249,118 @@ static int deliver_long(struct soft_cpu *cpu, unsigned vector, bool has_error, u
 	return SOFT_OK;
 }
 
+/* Protected mode (SDM Vol. 3A §6.12): 8-byte interrupt and trap gates (16-
+ * or 32-bit), a stack switch through the TSS on a privilege change. Task
+ * gates and virtual-8086 mode are not implemented (an error exit says so). */
+static int deliver_prot(struct soft_cpu *cpu, unsigned vector, bool has_error, uint32_t error,
+			bool soft_int, uint64_t return_rip)
+{
+	unsigned ext = soft_int ? 0 : 1, cpl = cpu->cpl;
+	uint32_t idt_err = vector * 8 + 2 + ext;
+	uint64_t gate, desc, daddr;
+	int rc;
+
+	if (cpu->rflags & FL_VM)
+		return soft_error_exit(cpu, "soft CPU: virtual-8086 mode not implemented", vector, 0);
+	if (vector * 8 + 7 > cpu->idt.limit)
+		return soft_raise(cpu, EXC_GP, true, idt_err);
+	rc = soft_sys_read(cpu, cpu->idt.base + vector * 8, &gate, 8);
+	if (rc)
+		return rc;
+	unsigned type = (gate >> 40) & 0x1f, dpl = (gate >> 45) & 3; /* type with S */
+	if (type == 0x5)
+		return soft_error_exit(cpu, "soft CPU: task gates not implemented", vector, 0);
+	if (type != 0x6 && type != 0x7 && type != 0xe && type != 0xf)
+		return soft_raise(cpu, EXC_GP, true, idt_err);
+	if (soft_int && dpl < cpl)
+		return soft_raise(cpu, EXC_GP, true, idt_err);
+	if (!((gate >> 47) & 1))
+		return soft_raise(cpu, EXC_NP, true, idt_err);
+	bool g32 = type & 8;
+	unsigned w = g32 ? 4 : 2;
+	uint16_t sel = (uint16_t)(gate >> 16);
+	uint64_t target = (gate & 0xffff) | (g32 ? ((gate >> 32) & 0xffff0000ull) : 0);
+
+	if ((sel & ~3u) == 0)
+		return soft_raise(cpu, EXC_GP, true, ext);
+	rc = soft_read_desc(cpu, sel, &desc, &daddr);
+	if (rc) {
+		cpu->fault.error |= ext;
+		return rc;
+	}
+	struct x86_segment cs, ss = cpu->seg[X86_SS];
+	soft_desc_to_seg(desc, sel, &cs);
+	if (!cs.s || !(cs.type & 8) || cs.dpl > cpl)
+		return soft_raise(cpu, EXC_GP, true, (sel & 0xfffc) | ext);
+	if (!cs.present)
+		return soft_raise(cpu, EXC_NP, true, (sel & 0xfffc) | ext);
+	unsigned new_cpl = (cs.type & 4) ? cpl : cs.dpl;
+	if (target > cs.limit)
+		return soft_raise(cpu, EXC_GP, true, ext);
+
+	uint64_t sp = cpu->gpr[X86_RSP];
+	uint32_t frame[6];
+	unsigned n = 0;
+	bool outer = new_cpl < cpl;
+	if (outer) {
+		/* 32-bit TSS: ESPn at 4 + 8n, SSn at 8 + 8n; 16-bit TSS: SPn at
+		 * 2 + 4n, SSn at 4 + 4n (§8.2.1, §8.6). */
+		const struct x86_segment *tr = &cpu->seg[X86_TR];
+		bool tss32 = (tr->type & 8) != 0;
+		unsigned off = tss32 ? 4 + 8 * new_cpl : 2 + 4 * new_cpl, sw = tss32 ? 4 : 2;
+		uint32_t nsp = 0;
+		uint16_t nss = 0;
+		if (tr->unusable || !tr->present || off + sw + 1 + sw > tr->limit)
+			return soft_raise(cpu, EXC_TS, true, (tr->selector & 0xfffc) | ext);
+		rc = soft_sys_read(cpu, tr->base + off, &nsp, sw);
+		if (!rc)
+			rc = soft_sys_read(cpu, tr->base + off + sw, &nss, 2);
+		if (rc)
+			return rc;
+		if ((nss & ~3u) == 0 || (nss & 3) != new_cpl)
+			return soft_raise(cpu, EXC_TS, true, (nss & 0xfffc) | ext);
+		rc = soft_read_desc(cpu, nss, &desc, &daddr);
+		if (rc)
+			return soft_raise(cpu, EXC_TS, true, (nss & 0xfffc) | ext);
+		soft_desc_to_seg(desc, nss, &ss);
+		if (!ss.s || (ss.type & 8) || !(ss.type & 2) || ss.dpl != new_cpl)
+			return soft_raise(cpu, EXC_TS, true, (nss & 0xfffc) | ext);
+		if (!ss.present)
+			return soft_raise(cpu, EXC_SS, true, (nss & 0xfffc) | ext);
+		frame[n++] = cpu->seg[X86_SS].selector;
+		frame[n++] = (uint32_t)cpu->gpr[X86_RSP];
+		sp = nsp;
+	}
+	frame[n++] = (uint32_t)cpu->rflags;
+	frame[n++] = cpu->seg[X86_CS].selector;
+	frame[n++] = (uint32_t)return_rip;
+	if (has_error)
+		frame[n++] = error;
+
+	/* Lay the frame out downwards in gate-sized slots. */
+	uint8_t buf[24];
+	for (unsigned i = 0; i < n; i++)
+		memcpy(buf + (n - 1 - i) * w, &frame[i], w);
+	uint64_t smask = ss.db ? 0xffffffffull : 0xffffull;
+	uint64_t top = (sp - n * w) & smask;
+	if (top + n * w - 1 > ss.limit)
+		return soft_raise(cpu, EXC_SS, true, ext);
+	rc = soft_lin_write(cpu, (ss.base + top) & 0xffffffffull, buf, n * w, new_cpl == 3);
+	if (rc)
+		return rc;
+
+	if (outer)
+		cpu->seg[X86_SS] = ss;
+	/* A 16-bit stack at the same level keeps the high half of ESP. */
+	cpu->gpr[X86_RSP] = (outer || ss.db) ? top : ((cpu->gpr[X86_RSP] & ~smask) | top);
+	cpu->rflags &= ~(FL_TF | FL_NT | FL_RF | FL_VM);
+	if (!(type & 1))
+		cpu->rflags &= ~FL_IF;
+	soft_set_cs(cpu, &cs, new_cpl);
+	cpu->rip = target;
+	return SOFT_OK;
+}
+
 static int deliver_once(struct soft_cpu *cpu, unsigned vector, bool has_error, uint32_t error,
 			bool soft_int, uint64_t return_rip)
 {
@@ -256,8 +368,7 @@ static int deliver_once(struct soft_cpu *cpu, unsigned vector, bool has_error, u
 		return deliver_long(cpu, vector, has_error, error, soft_int, return_rip);
 	if (!(cpu->cr0 & X86_CR0_PE))
 		return deliver_real(cpu, vector, return_rip);
-	return soft_error_exit(cpu, "soft CPU: protected-mode interrupt delivery not implemented",
-			       vector, error);
+	return deliver_prot(cpu, vector, has_error, error, soft_int, return_rip);
 }
 
 static int triple_fault(struct soft_cpu *cpu)

@@ -448,13 +448,94 @@ static int iret_real(struct soft_cpu *cpu, const struct soft_insn *in)
 	return SOFT_OK;
 }
 
+/* Protected-mode IRET (SDM Vol. 2A "IRET", the PROTECTED-MODE branches):
+ * to the same level, or to an outer one with SS:ESP from the stack. Task
+ * returns (NT) and returns to virtual-8086 mode are not implemented. */
+static int iret_prot(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	unsigned os = in->osize;
+	uint64_t v[5] = { 0 };
+	int rc;
+
+	if (cpu->rflags & (FL_NT | FL_VM))
+		return soft_error_exit(cpu, "soft CPU: task return / virtual-8086 IRET not "
+				       "implemented", cpu->rflags, 0);
+	for (unsigned i = 0; i < 3; i++)
+		if ((rc = soft_peek(cpu, i * os, &v[i], os)))
+			return rc;
+	if ((v[2] & FL_VM) && cpu->cpl == 0)
+		return soft_error_exit(cpu, "soft CPU: IRET to virtual-8086 mode not implemented",
+				       v[2], 0);
+	uint16_t sel = (uint16_t)v[1];
+	unsigned rpl = sel & 3;
+	struct x86_segment cs, ss;
+	uint64_t desc, addr;
+	if ((sel & ~3u) == 0)
+		return soft_gp0(cpu);
+	rc = soft_read_desc(cpu, sel, &desc, &addr);
+	if (rc)
+		return rc;
+	soft_desc_to_seg(desc, sel, &cs);
+	if (!cs.s || !(cs.type & 8) || rpl < cpu->cpl ||
+	    ((cs.type & 4) ? cs.dpl > rpl : cs.dpl != rpl))
+		return soft_raise(cpu, EXC_GP, true, sel & 0xfffc);
+	if (!cs.present)
+		return soft_raise(cpu, EXC_NP, true, sel & 0xfffc);
+	uint64_t eip = v[0] & soft_mask(os);
+	if (eip > cs.limit)
+		return soft_gp0(cpu);
+	bool outer = rpl > cpu->cpl;
+	if (outer) {
+		for (unsigned i = 3; i < 5; i++)
+			if ((rc = soft_peek(cpu, i * os, &v[i], os)))
+				return rc;
+		uint16_t ss_sel = (uint16_t)v[4];
+		if ((ss_sel & ~3u) == 0 || (ss_sel & 3) != rpl)
+			return soft_raise(cpu, EXC_GP, true, ss_sel & 0xfffc);
+		rc = soft_read_desc(cpu, ss_sel, &desc, &addr);
+		if (rc)
+			return rc;
+		soft_desc_to_seg(desc, ss_sel, &ss);
+		if (!ss.s || (ss.type & 8) || !(ss.type & 2) || ss.dpl != rpl)
+			return soft_raise(cpu, EXC_GP, true, ss_sel & 0xfffc);
+		if (!ss.present)
+			return soft_raise(cpu, EXC_SS, true, ss_sel & 0xfffc);
+	}
+	uint64_t m = writable_flags(cpu) | FL_RF;
+	if (cpu->cpl == 0)
+		m |= FL_VIF | FL_VIP;
+	m &= soft_mask(os);
+	cpu->rflags = (cpu->rflags & ~m) | (v[2] & m) | X86_RFLAGS_FIXED;
+	unsigned old_cpl = cpu->cpl;
+	if (outer) {
+		cpu->seg[X86_SS] = ss;
+		cpu->gpr[X86_RSP] = v[3] & (ss.db ? 0xffffffffull : 0xffffull);
+	} else {
+		soft_rsp_add(cpu, 3 * os);
+	}
+	soft_set_cs(cpu, &cs, rpl);
+	cpu->next_rip = eip;
+	if (rpl > old_cpl) {
+		static const unsigned segs[] = { X86_DS, X86_ES, X86_FS, X86_GS };
+		for (unsigned i = 0; i < 4; i++) {
+			struct x86_segment *s = &cpu->seg[segs[i]];
+			bool conforming_code = (s->type & 0xc) == 0xc;
+			if (!s->unusable && !conforming_code && s->dpl < rpl) {
+				s->selector = 0;
+				s->unusable = 1;
+			}
+		}
+	}
+	return SOFT_OK;
+}
+
 static int exec_iret(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	if (soft_long_mode(cpu))
 		return iret_long(cpu, in);
 	if (!(cpu->cr0 & X86_CR0_PE))
 		return iret_real(cpu, in);
-	return soft_error_exit(cpu, "soft CPU: protected-mode IRET not implemented", 0, 0);
+	return iret_prot(cpu, in);
 }
 
 /* HLT: without an interrupt controller, or with IF clear, nothing can wake

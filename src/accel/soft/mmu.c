@@ -6,8 +6,8 @@
  * above MAXPHYADDR, in large-page frames and (without NXE) bit 63 give a #PF
  * with RSVD set; A is set in every entry a successful walk used, D in the leaf
  * on a write — atomically, as hardware does, since other vCPUs may be walking
- * the same tables. Legacy 32-bit and PAE paging are not implemented yet (an
- * error exit names them).
+ * the same tables. Outside long mode, PAE paging (§4.4) and 32-bit paging
+ * with 4M pages (§4.3) work the same way.
  *
  * Page-table entries are read from RAM only: an entry outside RAM reads as
  * not present (hardware would read the bus; no device of isola backs page
@@ -64,23 +64,109 @@ static int page_fault(struct soft_cpu *cpu, uint64_t lin, uint32_t err)
 	return soft_raise(cpu, EXC_PF, true, err);
 }
 
-/* Walk the 4-level tables for lin. */
+/* Access rights (§4.6) and the A/D updates (§4.8), shared by all walks:
+ * used[] are the entries the walk went through (8 or 4 bytes wide). */
+struct walk_state {
+	void *used[4];
+	uint64_t used_gpa[4];
+	unsigned nused, esz;
+	bool rw, us, nx;
+};
+
+static int walk_finish(struct soft_cpu *cpu, struct walk_state *w, uint64_t lin, int acc,
+		       bool user, uint32_t err)
+{
+	bool write = acc == SOFT_ACC_WRITE, fetch = acc == SOFT_ACC_EXEC;
+	bool wp = cpu->cr0 & X86_CR0_WP;
+	if ((user && !w->us) || (write && !w->rw && (user || wp)) || (fetch && w->nx))
+		return page_fault(cpu, lin, err | PFERR_P);
+	for (unsigned i = 0; i < w->nused; i++) {
+		uint32_t bits = (uint32_t)(PTE_A | ((write && i == w->nused - 1) ? PTE_D : 0));
+		/* A and D are in the low dword of either entry size. */
+		_Atomic uint32_t *lo = w->used[i];
+		if ((atomic_load_explicit(lo, memory_order_relaxed) & bits) != bits) {
+			atomic_fetch_or(lo, bits);
+			soft_note_store(cpu->vm, w->used_gpa[i]); /* a store like any other */
+		}
+	}
+	return SOFT_OK;
+}
+
+/* 32-bit paging (§4.3): two levels of 4-byte entries, 4M pages with PSE. */
+static int walk32(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t *gpa,
+		  uint64_t *size_mask, bool *user_ok, bool *global)
+{
+	bool write = acc == SOFT_ACC_WRITE;
+	uint32_t err = (write ? PFERR_W : 0) | (user ? PFERR_U : 0);
+	struct walk_state w = { .esz = 4, .rw = true, .us = true };
+	uint64_t table = cpu->cr3 & 0xfffff000ull;
+	uint32_t e = 0;
+	unsigned shift = 22;
+
+	for (int level = 2; level >= 1; level--, shift -= 10) {
+		uint64_t addr = table + ((lin >> shift) & 0x3ff) * 4;
+		_Atomic uint32_t *p = gm_ptr(cpu->mem, addr, 4);
+		if (!p)
+			return page_fault(cpu, lin, err);
+		e = atomic_load_explicit(p, memory_order_relaxed);
+		if (!(e & PTE_P))
+			return page_fault(cpu, lin, err);
+		bool big = level == 2 && (e & PTE_PS) && (cpu->cr4 & CR4_PSE);
+		if (big && (e & (1u << 21))) /* reserved in a 4M PDE (Table 4-4) */
+			return page_fault(cpu, lin, err | PFERR_P | PFERR_RSVD);
+		w.rw &= !!(e & PTE_RW);
+		w.us &= !!(e & PTE_US);
+		w.used_gpa[w.nused] = addr;
+		w.used[w.nused++] = (void *)p;
+		if (big) {
+			/* Bits 20:13 are physical-address bits 39:32. */
+			*size_mask = (1ull << 22) - 1;
+			*gpa = (e & 0xffc00000ull) | ((uint64_t)((e >> 13) & 0xff) << 32) |
+			       (lin & *size_mask);
+			goto done;
+		}
+		table = e & 0xfffff000ull;
+	}
+	*size_mask = 0xfff;
+	*gpa = (e & 0xfffff000ull) | (lin & 0xfff);
+done:;
+	int rc = walk_finish(cpu, &w, lin, acc, user, err);
+	if (rc)
+		return rc;
+	*user_ok = w.us && (!write || w.rw);
+	*global = (e & PTE_G) && (cpu->cr4 & X86_CR4_PGE);
+	return SOFT_OK;
+}
+
+/* 4-level paging (§4.5), and PAE paging (§4.4) when not in long mode: the
+ * same 8-byte entries below a 4-entry PDPT. The PDPTEs are read at each walk
+ * rather than latched at CR3 load (a guest that changes them without
+ * reloading CR3 sees its change early). */
 static int walk(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t *gpa,
 		uint64_t *size_mask, bool *user_ok, bool *global)
 {
 	bool write = acc == SOFT_ACC_WRITE, fetch = acc == SOFT_ACC_EXEC;
-	bool nxe = cpu->efer & X86_EFER_NXE;
+	bool nxe = cpu->efer & X86_EFER_NXE, pae = !soft_long_mode(cpu);
 	uint32_t err = (write ? PFERR_W : 0) | (user ? PFERR_U : 0) |
 		       (fetch && nxe ? PFERR_I : 0);
 	uint64_t rsvd = PTE_RSVD_HIGH | (nxe ? 0 : PTE_NX);
 	uint64_t table = cpu->cr3 & PTE_ADDR_MASK;
-	_Atomic uint64_t *used[4];
-	uint64_t used_gpa[4];
-	bool rw = true, us = true, nx = false;
+	struct walk_state w = { .esz = 8, .rw = true, .us = true };
 	uint64_t pte = 0;
-	int level, nused = 0;
+	int level = 4;
 
-	for (level = 4; level >= 1; level--) {
+	if (pae) {
+		/* PDPTE: P and the address; bits 2:1, 8:5 and 63 reserved. */
+		uint64_t addr = (cpu->cr3 & 0xffffffe0ull) + ((lin >> 30) & 3) * 8;
+		uint64_t *p = gm_ptr(cpu->mem, addr, 8);
+		if (!p || !(*p & PTE_P))
+			return page_fault(cpu, lin, err);
+		if (*p & (PTE_RSVD_HIGH | PTE_NX | 0x1e6))
+			return page_fault(cpu, lin, err | PFERR_P | PFERR_RSVD);
+		table = *p & PTE_ADDR_MASK;
+		level = 2;
+	}
+	for (; level >= 1; level--) {
 		unsigned shift = 12 + 9 * (level - 1);
 		uint64_t addr = table + ((lin >> shift) & 0x1ff) * 8;
 		_Atomic uint64_t *p = gm_ptr(cpu->mem, addr, 8);
@@ -96,35 +182,26 @@ static int walk(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t
 			r |= ((1ull << shift) - 1) & ~0x1fffull; /* frame bits below page size */
 		if (pte & r)
 			return page_fault(cpu, lin, err | PFERR_P | PFERR_RSVD);
-		rw &= !!(pte & PTE_RW);
-		us &= !!(pte & PTE_US);
-		nx |= !!(pte & PTE_NX) && nxe;
-		used_gpa[nused] = addr;
-		used[nused++] = p;
+		w.rw &= !!(pte & PTE_RW);
+		w.us &= !!(pte & PTE_US);
+		w.nx |= !!(pte & PTE_NX) && nxe;
+		w.used_gpa[w.nused] = addr;
+		w.used[w.nused++] = (void *)p;
 		if (level == 1 || ((level == 3 || level == 2) && (pte & PTE_PS)))
 			break;
 		table = pte & PTE_ADDR_MASK;
 	}
 	unsigned shift = 12 + 9 * (level - 1);
-
-	/* Access rights (§4.6). */
-	bool wp = cpu->cr0 & X86_CR0_WP;
-	if ((user && !us) || (write && !rw && (user || wp)) || (fetch && nx))
-		return page_fault(cpu, lin, err | PFERR_P);
-
-	for (int i = 0; i < nused; i++) {
-		uint64_t bits = PTE_A | ((write && i == nused - 1) ? PTE_D : 0);
-		if ((atomic_load_explicit(used[i], memory_order_relaxed) & bits) != bits) {
-			atomic_fetch_or(used[i], bits);
-			soft_note_store(cpu->vm, used_gpa[i]); /* a store like any other */
-		}
-	}
+	int rc = walk_finish(cpu, &w, lin, acc, user, err);
+	if (rc)
+		return rc;
 	*size_mask = (1ull << shift) - 1;
 	*gpa = (pte & PTE_ADDR_MASK & ~*size_mask) | (lin & *size_mask);
-	*user_ok = us && (!write || rw) && !(fetch && nx);
+	*user_ok = w.us && (!write || w.rw) && !(fetch && w.nx);
 	*global = (pte & PTE_G) && (cpu->cr4 & X86_CR4_PGE);
 	return SOFT_OK;
 }
+
 
 int soft_translate(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t *gpa,
 		   uint8_t **host)
@@ -142,11 +219,10 @@ int soft_translate(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint6
 	bool user_ok = true, global = false;
 	if (!(cpu->cr0 & X86_CR0_PG)) {
 		pa = soft_long_mode(cpu) ? lin : (lin & 0xffffffffull);
-	} else if (!soft_long_mode(cpu)) {
-		return soft_error_exit(cpu, "soft CPU: legacy/PAE paging not implemented", lin,
-				       cpu->cr4);
 	} else {
-		int rc = walk(cpu, lin, acc, user, &pa, &size_mask, &user_ok, &global);
+		int rc = (cpu->cr4 & X86_CR4_PAE) ?
+			 walk(cpu, lin, acc, user, &pa, &size_mask, &user_ok, &global) :
+			 walk32(cpu, lin, acc, user, &pa, &size_mask, &user_ok, &global);
 		if (rc)
 			return rc;
 	}
