@@ -675,7 +675,7 @@ int irqchip_enable_timers(struct irqchip *c, struct eventloop *loop)
 	return 0;
 }
 
-int irqchip_attach(struct vm *vm, struct irqchip **out)
+int irqchip_register(struct irqchip *c, struct bus *pio, struct bus *mmio)
 {
 	static const struct {
 		unsigned region;
@@ -687,18 +687,22 @@ int irqchip_attach(struct vm *vm, struct irqchip **out)
 		{ REGION_PIT, PIT_PORT, PIT_NR_PORTS },
 		{ REGION_PORT61, PIT_PORT_61, 1 },
 	};
+	int rc = 0;
+	for (unsigned i = 0; !rc && i < sizeof(ports) / sizeof(ports[0]); i++)
+		rc = bus_register(pio, ports[i].port, ports[i].len, &c->dev, ports[i].region);
+	if (!rc)
+		rc = bus_register(mmio, LAYOUT_IOAPIC, IOAPIC_MMIO_LEN, &c->dev, REGION_IOAPIC);
+	return rc;
+}
+
+int irqchip_attach(struct vm *vm, struct irqchip **out)
+{
 	/* The MADT gives the I/O APIC the first ID after the CPUs'. */
 	struct irqchip *c = irqchip_create(vm->cfg.cpus, (uint8_t)vm->cfg.cpus, NULL, NULL);
 	if (!c)
 		return -ENOMEM;
 	vm_add_device(vm, &c->dev); /* the VM owns it from here, even on failure */
-	int rc = 0;
-	for (unsigned i = 0; !rc && i < sizeof(ports) / sizeof(ports[0]); i++)
-		rc = bus_register(&vm->pio, ports[i].port, ports[i].len, &c->dev,
-				  ports[i].region);
-	if (!rc)
-		rc = bus_register(&vm->mmio, LAYOUT_IOAPIC, IOAPIC_MMIO_LEN, &c->dev,
-				  REGION_IOAPIC);
+	int rc = irqchip_register(c, &vm->pio, &vm->mmio);
 	if (!rc && vm->loop)
 		rc = irqchip_enable_timers(c, vm->loop);
 	if (rc)

@@ -87,6 +87,12 @@ struct device *irqchip_device(struct irqchip *chip);
  * if vm->loop is set, its timers on the loop. 0 or -errno. */
 int irqchip_attach(struct vm *vm, struct irqchip **out) __attribute__((warn_unused_result));
 
+/* Claim the chip's port ranges on pio and the I/O APIC page on mmio (what
+ * irqchip_attach does; tests use it with buses of their own). 0 or -errno. */
+struct bus;
+int irqchip_register(struct irqchip *chip, struct bus *pio, struct bus *mmio)
+	__attribute__((warn_unused_result));
+
 /* Put a timerfd on loop (callbacks on the loop's thread) so timers fire
  * while no vCPU calls in. Only with the default clock. 0, -EBUSY, -EINVAL,
  * or -errno. */
