@@ -1,7 +1,9 @@
 /* Hostile code: random bytes run as 64-bit kernel code, with an IDT whose
  * every vector halts, and without one. Whatever the bytes do — write page
  * tables and descriptor tables, touch ports and MMIO, fault, loop — the soft
- * CPU must end each run in an exit, never crash or hang isola. */
+ * CPU must end each run in an exit, never crash or hang isola. Long mode
+ * at CPL 0 and 3, and real mode (whose code soon reaches protected mode,
+ * other paging modes and the IVT). */
 #include "test_soft_harness.h"
 
 #ifdef HAVE_ZYDIS
@@ -36,9 +38,19 @@ TEST(soft_random_code_never_crashes)
 		tenv_load(&t, TEST_CODE, code, sizeof(code));
 		for (int g = 0; g < X86_NR_GPRS; g++)
 			t.cpu->gpr[g] = (g == X86_RSP) ? TEST_STACK : (fz_rnd() & 0xffffff);
-		if (iter % 4 >= 2)
-			tenv_set_ring(&t, 1);
-		t.cpu->rip = TEST_CODE;
+		if (iter % 6 >= 4) {
+			/* Real mode from RESET, code at 1000:0000. */
+			soft_cpu_reset(t.cpu);
+			t.cpu->seg[X86_CS].selector = 0x1000;
+			t.cpu->seg[X86_CS].base = TEST_CODE;
+			t.cpu->idt.limit = 0x3ff;
+			t.cpu->gpr[X86_RSP] = 0x8000;
+			t.cpu->rip = 0;
+		} else {
+			if (iter % 6 >= 2)
+				tenv_set_ring(&t, 1);
+			t.cpu->rip = TEST_CODE;
+		}
 		t.cpu->insn_budget = 20000;
 		for (int n = 0; n < 50; n++) {
 			int k = tenv_run(&t);
