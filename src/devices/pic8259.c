@@ -64,10 +64,23 @@ static void pic_chip_set_line(struct pic_chip *c, unsigned irq, int level)
 		c->line &= ~bit;
 }
 
-/* The slave's INT output is the master's IR2 input. */
+/* The slave's INT output is the master's IR2 input. The master's IRR bit 2
+ * follows it as a level: on the chip an IRR bit is the IR input gated by the
+ * edge-sense latch, so it drops with the input, and the slave's output drops
+ * as soon as its request is taken or withdrawn. (Inputs from devices keep
+ * their edge-latched bit instead, as KVM's and QEMU's models do, because
+ * isola's devices pulse edge interrupts.) */
 static void pic_update_cascade(struct pic8259 *p)
 {
-	pic_chip_set_line(&p->chip[0], PIC_CASCADE_IRQ, pic_chip_request(&p->chip[1], false) >= 0);
+	struct pic_chip *m = &p->chip[0];
+	uint8_t bit = 1u << PIC_CASCADE_IRQ;
+	if (pic_chip_request(&p->chip[1], false) >= 0) {
+		m->line |= bit;
+		m->irr |= bit;
+	} else {
+		m->line &= (uint8_t)~bit;
+		m->irr &= (uint8_t)~bit;
+	}
 }
 
 void pic_set_irq(struct pic8259 *p, unsigned irq, int level)
