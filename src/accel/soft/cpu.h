@@ -430,8 +430,34 @@ uint64_t soft_reg_read(const struct soft_cpu *cpu, unsigned gpr, unsigned size);
 void soft_reg_write(struct soft_cpu *cpu, unsigned gpr, unsigned size, uint64_t v);
 uint64_t soft_op_ea(const struct soft_cpu *cpu, const struct soft_insn *in,
 		    const struct soft_operand *op);
-int soft_op_read(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint64_t *v);
-int soft_op_write(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint64_t v);
+int soft_op_read_any(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint64_t *v);
+int soft_op_write_any(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint64_t v);
+
+/* Operand i of in: general registers inline, everything else out of line. */
+static inline int soft_op_read(struct soft_cpu *cpu, const struct soft_insn *in, int i,
+			       uint64_t *v)
+{
+	const struct soft_operand *op = &in->op[i];
+	if (op->kind == SOP_REG && op->rclass == SREG_GPR) {
+		*v = cpu->gpr[op->reg] & soft_mask(op->size);
+		return SOFT_OK;
+	}
+	return soft_op_read_any(cpu, in, i, v);
+}
+
+/* 32-bit register writes zero-extend, 8/16-bit ones merge (SDM Vol. 1
+ * §3.4.1.1). */
+static inline int soft_op_write(struct soft_cpu *cpu, const struct soft_insn *in, int i,
+				uint64_t v)
+{
+	const struct soft_operand *op = &in->op[i];
+	if (op->kind == SOP_REG && op->rclass == SREG_GPR) {
+		uint64_t m = soft_mask(op->size);
+		cpu->gpr[op->reg] = op->size >= 4 ? v & m : (cpu->gpr[op->reg] & ~m) | (v & m);
+		return SOFT_OK;
+	}
+	return soft_op_write_any(cpu, in, i, v);
+}
 bool soft_cond(const struct soft_cpu *cpu, unsigned cc);
 void soft_flags_szp(struct soft_cpu *cpu, uint64_t res, unsigned size);
 void soft_flags_add(struct soft_cpu *cpu, uint64_t a, uint64_t b, uint64_t carry, unsigned size);

@@ -61,7 +61,7 @@ uint64_t soft_op_ea(const struct soft_cpu *cpu, const struct soft_insn *in,
 	return ea & soft_mask(in->asize);
 }
 
-int soft_op_read(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint64_t *v)
+int soft_op_read_any(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint64_t *v)
 {
 	const struct soft_operand *op = &in->op[i];
 	switch (op->kind) {
@@ -93,7 +93,7 @@ int soft_op_read(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint64
 	}
 }
 
-int soft_op_write(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint64_t v)
+int soft_op_write_any(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint64_t v)
 {
 	const struct soft_operand *op = &in->op[i];
 	switch (op->kind) {
