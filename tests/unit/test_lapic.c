@@ -4,12 +4,14 @@
  * fields, destinations), the timer in one-shot and periodic modes, register
  * access rules, snapshots; and through struct irqchip: fixed and self IPIs
  * between two CPUs, INIT/SIPI, wake-ups, CR8. */
+#include <errno.h>
 #include <string.h>
 
 #include "bus.h"
 #include "device.h"
 #include "devices/irqchip.h"
 #include "devices/lapic.h"
+#include "eventloop.h"
 #include "snapshot.h"
 #include "unit.h"
 
@@ -511,4 +513,37 @@ TEST(irqchip_lapic_timer_wakes_cpu)
 	irqchip_set_apic_enabled(c, 1, false);
 	CHECK(!irqchip_has_interrupt(c, 1));
 	destroy_chip(c);
+}
+
+/* The real clock and a timerfd on an event loop: a 1 ms one-shot timer wakes
+ * the vCPU while nothing calls into the chip (what a halted vCPU relies on). */
+static void wake_count(void *o)
+{
+	(*(unsigned *)o)++;
+}
+
+TEST(irqchip_timerfd_wakes_halted_cpu)
+{
+	struct eventloop *loop = eventloop_create();
+	struct irqchip *c = irqchip_create(1, 1, NULL, NULL);
+	unsigned wakes = 0;
+	CHECK(loop && c);
+	if (!loop || !c)
+		goto out;
+	CHECK_EQ(irqchip_enable_timers(c, loop), 0);
+	CHECK_EQ(irqchip_enable_timers(c, loop), -EBUSY);
+	irqchip_set_wake(c, 0, wake_count, &wakes);
+	chip_wr(c, 0, 0xf0, 0x1ff);
+	chip_wr(c, 0, 0x3e0, 0xb);
+	chip_wr(c, 0, 0x320, 0x41);
+	chip_wr(c, 0, 0x380, 1000000);
+	for (int i = 0; i < 100 && !wakes; i++)
+		CHECK_EQ(eventloop_run_once(loop, 100), 0);
+	CHECK(wakes >= 1);
+	CHECK_EQ(irqchip_ack(c, 0), 0x41);
+out:
+	if (c)
+		destroy_chip(c);
+	if (loop)
+		eventloop_destroy(loop);
 }
