@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,9 @@ static const char usage_run[] =
 	"port 0x501; 128+N killed by signal N.\n";
 
 /* The guest kit lives next to the binary (build/guestkit) unless
- * ISOLA_GUESTKIT names another directory. */
-static char *guestkit_file(const char *name)
+ * ISOLA_GUESTKIT names another directory. Writes the path of `name` in it to
+ * buf; false if it cannot be formed. */
+static bool guestkit_file(const char *name, char *buf, size_t len)
 {
 	char dir[PATH_MAX];
 	const char *env = getenv("ISOLA_GUESTKIT");
@@ -57,17 +59,14 @@ static char *guestkit_file(const char *name)
 	} else {
 		ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
 		if (n < 0)
-			return NULL;
+			return false;
 		dir[n] = '\0';
 		char *slash = strrchr(dir, '/');
 		if (!slash)
-			return NULL;
-		snprintf(slash, sizeof(dir) - (slash - dir), "/guestkit");
+			return false;
+		snprintf(slash, sizeof(dir) - (size_t)(slash - dir), "/guestkit");
 	}
-	char *path;
-	if (asprintf(&path, "%s/%s", dir, name) < 0)
-		return NULL;
-	return path;
+	return snprintf(buf, len, "%s/%s", dir, name) < (int)len;
 }
 
 static void check_readable_file(const char *opt, const char *path)
@@ -168,19 +167,20 @@ static void parse_run(int argc, char **argv, struct vm_config *cfg)
 
 	/* Validate once; the rest of isola trusts cfg. */
 	if (!cfg->kernel) {
-		char *k = guestkit_file("vmlinuz");
-		if (!k || access(k, R_OK) < 0)
+		/* Static: the configuration refers to them for the whole run. */
+		static char kernel[PATH_MAX], initrd[PATH_MAX];
+		if (!guestkit_file("vmlinuz", kernel, sizeof(kernel)) || access(kernel, R_OK) < 0)
 			die_usage("no --kernel given and the default guest kit is not built (%s "
 				  "missing): run 'make guestkit' or pass --kernel FILE",
-				  k ? k : "guestkit/vmlinuz");
-		cfg->kernel = k;
+				  kernel[0] ? kernel : "guestkit/vmlinuz");
+		cfg->kernel = kernel;
 		cfg->kernel_is_default = true;
 		if (!cfg->initrd) {
-			char *i = guestkit_file("initrd.img");
-			if (!i || access(i, R_OK) < 0)
+			if (!guestkit_file("initrd.img", initrd, sizeof(initrd)) ||
+			    access(initrd, R_OK) < 0)
 				die_usage("the guest kit has a kernel but no %s: run 'make "
-					  "guestkit'", i ? i : "initrd.img");
-			cfg->initrd = i;
+					  "guestkit'", initrd[0] ? initrd : "initrd.img");
+			cfg->initrd = initrd;
 		}
 		if (!cfg->cmdline)
 			cfg->cmdline = "console=ttyS0 panic=-1";

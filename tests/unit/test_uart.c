@@ -158,6 +158,7 @@ TEST(uart_host_input_follows_rts)
 	CHECK_EQ(uart16550_rx_push(f.dev, (const uint8_t *)"hi", 2), 2);
 	CHECK_EQ(in(&f, RBR), 'h');
 	CHECK_EQ(in(&f, RBR), 'i');
+	fx_fini(&f);
 }
 
 TEST(uart_fifo_overrun_sets_oe)
