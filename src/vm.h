@@ -17,7 +17,7 @@
 
 struct eventloop;
 
-/* Why the VM stopped; maps to isola's exit status (see docs/exit-status.md). */
+/* Why the VM stopped; maps to isola's exit status (README.md, "Exit status"). */
 enum vm_stop_reason {
 	VM_RUNNING = 0,
 	VM_STOP_POWEROFF,     /* ACPI power-off: status 0 */
