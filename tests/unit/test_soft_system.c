@@ -506,3 +506,44 @@ TEST(soft_fallthrough_links_and_events)
 }
 
 #endif /* HAVE_ZYDIS */
+
+#ifdef HAVE_ZYDIS
+
+/* LSL/LAR/VERR/VERW: usable selectors set ZF and give limit / rights;
+ * beyond the GDT, null, or too privileged ones clear ZF without a fault. */
+TEST(soft_lsl_lar_verr_verw)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	static const uint8_t code[] = {
+		0x0f, 0x03, 0xc3,       /* lsl eax, ebx */
+		0x0f, 0x94, 0xc1,       /* setz cl */
+		0x0f, 0x02, 0xd3,       /* lar edx, ebx */
+		0x0f, 0x00, 0xeb,       /* verw bx */
+		0x0f, 0x94, 0xc5,       /* setz ch */
+		0xf4,
+	};
+	t.cpu->gpr[X86_RBX] = SEL_UDATA; /* DPL 3 data, limit 4G */
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->gpr[X86_RAX], 0xffffffff);
+	CHECK_EQ(t.cpu->gpr[X86_RCX] & 0xffff, 0x0101);
+	CHECK_EQ(t.cpu->gpr[X86_RDX], 0x00c0f300); /* rights, not limit 19:16 */
+
+	/* From CPL 3: the DPL 0 code segment is invisible; a selector past
+	 * the GDT limit too; neither faults. */
+	tenv_set_ring(&t, 1);
+	t.cpu->gpr[X86_RAX] = 0x1234;
+	t.cpu->gpr[X86_RCX] = 0xffff;
+	t.cpu->gpr[X86_RBX] = SEL_CODE64;
+	t.cpu->gpr[X86_RSP] = 0x60000;
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_SHUTDOWN); /* HLT at CPL 3 */
+	CHECK_EQ(t.cpu->gpr[X86_RAX], 0x1234);
+	CHECK_EQ(t.cpu->gpr[X86_RCX] & 0xffff, 0);
+	t.cpu->gpr[X86_RBX] = 0x1f8;
+	t.cpu->gpr[X86_RCX] = 0xffff;
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_SHUTDOWN);
+	CHECK_EQ(t.cpu->gpr[X86_RCX] & 0xffff, 0);
+	tenv_destroy(&t);
+}
+
+#endif /* HAVE_ZYDIS */

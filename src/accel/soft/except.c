@@ -261,7 +261,8 @@ static int deliver_prot(struct soft_cpu *cpu, unsigned vector, bool has_error, u
 	int rc;
 
 	if (cpu->rflags & FL_VM)
-		return soft_error_exit(cpu, "soft CPU: virtual-8086 mode not implemented", vector, 0);
+		return soft_error_exit(cpu, "soft CPU: virtual-8086 mode not implemented", vector,
+				       0);
 	if (vector * 8 + 7 > cpu->idt.limit)
 		return soft_raise(cpu, EXC_GP, true, idt_err);
 	rc = soft_sys_read(cpu, cpu->idt.base + vector * 8, &gate, 8);

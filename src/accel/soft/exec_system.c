@@ -298,6 +298,60 @@ static int exec_sldt_str(struct soft_cpu *cpu, const struct soft_insn *in)
 	return soft_op_write(cpu, in, 0, cpu->seg[which].selector);
 }
 
+/* LAR, LSL, VERR, VERW (SDM Vol. 2A/2B): probe a selector without loading
+ * it; ZF says whether it is usable at this privilege. Linux's vDSO reads
+ * the CPU number with LSL. */
+static int exec_lar_lsl_verx(struct soft_cpu *cpu, const struct soft_insn *in)
+{
+	unsigned m = in->mnemonic;
+	unsigned src = (m == ZYDIS_MNEMONIC_VERR || m == ZYDIS_MNEMONIC_VERW) ? 0 : 1;
+	uint64_t v, desc = 0, addr;
+	bool ok = false;
+	int rc;
+
+	if (!(cpu->cr0 & X86_CR0_PE) || (cpu->rflags & FL_VM))
+		return soft_ud(cpu);
+	rc = soft_op_read(cpu, in, (int)src, &v);
+	if (rc)
+		return rc;
+	uint16_t sel = (uint16_t)v;
+	struct x86_segment s;
+	rc = (sel & ~3u) ? soft_read_desc(cpu, sel, &desc, &addr) : SOFT_FAULT;
+	/* Outside the table: just ZF = 0. A fault reading the table is real. */
+	if (rc == SOFT_EXIT || (rc == SOFT_FAULT && (sel & ~3u) && cpu->fault.vector != EXC_GP))
+		return rc;
+	if (rc == SOFT_OK) {
+		soft_desc_to_seg(desc, sel, &s);
+		bool code = s.s && (s.type & 8), conforming = code && (s.type & 4);
+		bool priv = conforming || (s.dpl >= cpu->cpl && s.dpl >= (sel & 3));
+		bool lm = soft_long_mode(cpu);
+		switch (m) {
+		case ZYDIS_MNEMONIC_VERR:
+			ok = s.s && (!code || (s.type & 2)) && priv;
+			break;
+		case ZYDIS_MNEMONIC_VERW:
+			ok = s.s && !code && (s.type & 2) && priv;
+			break;
+		case ZYDIS_MNEMONIC_LSL:
+			/* LDT and TSS descriptors; 16-bit TSSs only outside long mode. */
+			ok = priv && (s.s || s.type == 2 || s.type == 9 || s.type == 11 ||
+				      (!lm && (s.type == 1 || s.type == 3)));
+			break;
+		default: /* LAR: also call gates (12) and, outside long mode, older gates */
+			ok = priv && (s.s || s.type == 2 || s.type == 9 || s.type == 11 ||
+				      s.type == 12 || (!lm && (s.type == 1 || s.type == 3 ||
+							      s.type == 4 || s.type == 5)));
+			break;
+		}
+	}
+	cpu->rflags = (cpu->rflags & ~FL_ZF) | (ok ? FL_ZF : 0);
+	if (!ok || src == 0)
+		return SOFT_OK;
+	if (m == ZYDIS_MNEMONIC_LSL)
+		return soft_op_write(cpu, in, 0, s.limit);
+	return soft_op_write(cpu, in, 0, (desc >> 32) & 0x00f0ff00ull);
+}
+
 /* ---- flags and interrupts ---- */
 
 static int exec_cli_sti(struct soft_cpu *cpu, const struct soft_insn *in)
@@ -741,6 +795,9 @@ soft_handler soft_exec_system_lookup(const struct soft_insn *in)
 	case ZYDIS_MNEMONIC_SGDT: case ZYDIS_MNEMONIC_SIDT: return exec_sgdt_sidt;
 	case ZYDIS_MNEMONIC_LLDT: case ZYDIS_MNEMONIC_LTR: return exec_lldt_ltr;
 	case ZYDIS_MNEMONIC_SLDT: case ZYDIS_MNEMONIC_STR: return exec_sldt_str;
+	case ZYDIS_MNEMONIC_LAR: case ZYDIS_MNEMONIC_LSL: case ZYDIS_MNEMONIC_VERR:
+	case ZYDIS_MNEMONIC_VERW:
+		return exec_lar_lsl_verx;
 	case ZYDIS_MNEMONIC_CLI: case ZYDIS_MNEMONIC_STI: return exec_cli_sti;
 	case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFD: case ZYDIS_MNEMONIC_PUSHFQ:
 		return exec_pushf;
