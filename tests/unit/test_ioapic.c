@@ -241,3 +241,54 @@ TEST(irqchip_ioapic_routing_and_level_eoi)
 	bus_destroy(&pio);
 	bus_destroy(&mmio);
 }
+
+/* The chip's device save/restore: every model in one go, all or nothing. */
+TEST(irqchip_snapshot_roundtrip)
+{
+	struct env e = { .now = 9000000000ull };
+	struct bus pio, mmio, pio2, mmio2;
+	bus_init(&pio, "pio");
+	bus_init(&mmio, "mmio");
+	bus_init(&pio2, "pio");
+	bus_init(&mmio2, "mmio");
+	struct irqchip *a = irqchip_create(2, 2, env_clock, &e);
+	struct irqchip *b = irqchip_create(2, 2, env_clock, &e);
+	struct irqchip *one = irqchip_create(1, 1, env_clock, &e);
+	CHECK(a && b && one);
+	if (!a || !b || !one)
+		return;
+	CHECK_EQ(irqchip_register(a, &pio, &mmio), 0);
+	CHECK_EQ(irqchip_register(b, &pio2, &mmio2), 0);
+	chip_io_wr(&mmio, 0x10 + 2 * 7, 0x8057);
+	uint8_t v = 0x3c;
+	CHECK(bus_access(&pio, 0x21, &v, 1, true));
+	v = 0x34;
+	CHECK(bus_access(&pio, 0x43, &v, 1, true));
+	irqchip_set_cr8(a, 1, 9);
+	struct device *da = irqchip_device(a), *db = irqchip_device(b);
+	struct device *d1 = irqchip_device(one);
+	struct snap_writer w;
+	snap_writer_init(&w);
+	CHECK_EQ(da->ops->save(da, &w), 0);
+	CHECK_EQ(snap_finish(&w), 0);
+	struct snap_reader r;
+	CHECK_EQ(snap_reader_init(&r, w.buf, w.len), 0);
+	CHECK_EQ(db->ops->restore(db, &r), 0);
+	CHECK_EQ(chip_io_rd(&mmio2, 0x10 + 2 * 7), 0x8057);
+	v = 0;
+	CHECK(bus_access(&pio2, 0x21, &v, 1, false));
+	CHECK_EQ(v, 0x3c);
+	CHECK_EQ(irqchip_get_cr8(b, 1), 9);
+	/* A snapshot of two CPUs does not fit a chip with one. */
+	CHECK_EQ(snap_reader_init(&r, w.buf, w.len), 0);
+	CHECK(d1->ops->restore(d1, &r) < 0);
+	CHECK_EQ(irqchip_get_cr8(one, 0), 0);
+	snap_writer_free(&w);
+	da->ops->destroy(da);
+	db->ops->destroy(db);
+	d1->ops->destroy(d1);
+	bus_destroy(&pio);
+	bus_destroy(&mmio);
+	bus_destroy(&pio2);
+	bus_destroy(&mmio2);
+}
