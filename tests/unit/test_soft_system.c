@@ -547,3 +547,28 @@ TEST(soft_lsl_lar_verr_verw)
 }
 
 #endif /* HAVE_ZYDIS */
+
+#ifdef HAVE_ZYDIS
+
+/* A 16-byte SSE load from a device: two 8-byte reads, each its own exit,
+ * and the instruction completes with both. */
+TEST(soft_mmio_wide_load)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	static const uint8_t code[] = { 0xf3, 0x0f, 0x6f, 0x03, 0xf4 }; /* movdqu xmm0, [rbx] */
+	t.cpu->gpr[X86_RBX] = MMIO_GPA + 0x40;
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_MMIO);
+	CHECK_EQ(t.exit.mmio.addr, MMIO_GPA + 0x40);
+	CHECK_EQ(t.exit.mmio.size, 8);
+	memcpy(t.exit.mmio.data, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+	CHECK_EQ(tenv_run(&t), VCPU_EXIT_MMIO);
+	CHECK_EQ(t.exit.mmio.addr, MMIO_GPA + 0x48);
+	memcpy(t.exit.mmio.data, "\x11\x12\x13\x14\x15\x16\x17\x18", 8);
+	CHECK_EQ(tenv_run(&t), VCPU_EXIT_HALT);
+	CHECK(memcmp(t.cpu->xmm[0], "\x01\x02\x03\x04\x05\x06\x07\x08"
+				    "\x11\x12\x13\x14\x15\x16\x17\x18", 16) == 0);
+	tenv_destroy(&t);
+}
+
+#endif /* HAVE_ZYDIS */

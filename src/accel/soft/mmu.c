@@ -242,8 +242,26 @@ static bool mmio_size_ok(unsigned len)
 	return len == 1 || len == 2 || len == 4 || len == 8;
 }
 
-/* A load from a guest-physical address that is not RAM (see cpu.h). */
+static int mmio_read_one(struct soft_cpu *cpu, uint64_t gpa, void *dst, unsigned len);
+
+/* A load from a guest-physical address that is not RAM (see cpu.h). One
+ * that is not 1, 2, 4 or 8 bytes (a 16-byte SSE load, a piece of a load that
+ * crosses into a device page) becomes several device reads, each replayed
+ * like any other. */
 static int mmio_read(struct soft_cpu *cpu, uint64_t gpa, void *dst, unsigned len)
+{
+	uint8_t *d = dst;
+	while (len) {
+		unsigned n = len >= 8 ? 8 : len >= 4 ? 4 : len >= 2 ? 2 : 1;
+		int rc = mmio_read_one(cpu, gpa, d, n);
+		if (rc)
+			return rc;
+		gpa += n, d += n, len -= n;
+	}
+	return SOFT_OK;
+}
+
+static int mmio_read_one(struct soft_cpu *cpu, uint64_t gpa, void *dst, unsigned len)
 {
 	if (!mmio_size_ok(len))
 		return soft_error_exit(cpu, "soft CPU: MMIO read of unsupported size", gpa, len);
