@@ -551,7 +551,7 @@ TEST(soft_lsl_lar_verr_verw)
 #ifdef HAVE_ZYDIS
 
 /* A 16-byte SSE load from a device: two 8-byte reads, each its own exit,
- * and the instruction completes with both. */
+ * and the instruction completes with both; a 16-byte store likewise. */
 TEST(soft_mmio_wide_load)
 {
 	struct tenv t;
@@ -568,6 +568,21 @@ TEST(soft_mmio_wide_load)
 	CHECK_EQ(tenv_run(&t), VCPU_EXIT_HALT);
 	CHECK(memcmp(t.cpu->xmm[0], "\x01\x02\x03\x04\x05\x06\x07\x08"
 				    "\x11\x12\x13\x14\x15\x16\x17\x18", 16) == 0);
+
+	/* movdqu [rbx+0x10], xmm0 ; hlt: two write exits after the store
+	 * committed, then the HLT. */
+	static const uint8_t st[] = { 0xf3, 0x0f, 0x7f, 0x43, 0x10, 0xf4 };
+	CHECK_EQ(tenv_exec(&t, st, sizeof(st)), VCPU_EXIT_MMIO);
+	CHECK(t.exit.mmio.is_write);
+	CHECK_EQ(t.exit.mmio.addr, MMIO_GPA + 0x50);
+	CHECK_EQ(t.exit.mmio.size, 8);
+	CHECK_EQ(t.exit.mmio.data[0], 0x01);
+	CHECK_EQ(t.cpu->rip, TEST_CODE + 5);
+	CHECK_EQ(tenv_run(&t), VCPU_EXIT_MMIO);
+	CHECK(t.exit.mmio.is_write);
+	CHECK_EQ(t.exit.mmio.addr, MMIO_GPA + 0x58);
+	CHECK_EQ(t.exit.mmio.data[7], 0x18);
+	CHECK_EQ(tenv_run(&t), VCPU_EXIT_HALT);
 	tenv_destroy(&t);
 }
 

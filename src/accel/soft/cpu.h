@@ -277,7 +277,12 @@ struct soft_cpu {
 	int mmio_replay_n;    /* completed reads of the running instruction */
 	int mmio_replay_pos;  /* next one to consume while re-executing */
 	bool mmio_wait;       /* mmio_replay[mmio_replay_n] waits for the VMM */
-	uint8_t mmio_wdata[8];
+	/* Device stores of the running instruction, sent after it commits: the
+	 * first in cpu->exit, the others by the following vcpu_run calls
+	 * before any further instruction runs (a 16-byte SSE store to a
+	 * device is two 8-byte writes). */
+	struct soft_mmio_replay mmio_wq[SOFT_MMIO_REPLAY];
+	int mmio_wq_n, mmio_wq_pos;
 	uint64_t insn_count;
 	/* If non-zero: return VCPU_EXIT_KICKED once this many more instructions
 	 * have run (bounded runs for tests; single-stepping later). */
@@ -369,6 +374,8 @@ void soft_tlb_flush_page(struct soft_cpu *cpu, uint64_t lin);
  * privilege user (CPL 3, not an implicit supervisor access). */
 int soft_translate(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t *gpa,
 		   uint8_t **host);
+/* Put queued device write i in cpu->exit. */
+void soft_mmio_write_exit(struct soft_cpu *cpu, int i);
 /* Linear-address accesses, any length, page crossings and MMIO handled. */
 int soft_lin_read(struct soft_cpu *cpu, uint64_t lin, void *dst, unsigned len, bool user);
 int soft_lin_write(struct soft_cpu *cpu, uint64_t lin, const void *src, unsigned len, bool user);

@@ -274,6 +274,7 @@ void soft_cpu_reset(struct soft_cpu *cpu)
 
 void soft_cpu_drop_pending(struct soft_cpu *cpu)
 {
+	cpu->mmio_wq_n = cpu->mmio_wq_pos = 0;
 	cpu->io.state = IO_IDLE;
 	cpu->mmio_replay_n = cpu->mmio_replay_pos = 0;
 	cpu->mmio_wait = false;
@@ -373,6 +374,7 @@ static int step(struct soft_cpu *cpu)
 	/* prev has served; it is set again only if this one falls through. */
 	cpu->dc.prev = NULL;
 	cpu->exit_after_commit = false;
+	cpu->mmio_wq_n = cpu->mmio_wq_pos = 0;
 	cpu->mmio_replay_pos = 0;
 	cpu->delivered = false;
 	if (!in)
@@ -401,6 +403,7 @@ static int step(struct soft_cpu *cpu)
 		 * devices is lost as on hardware that faults after a read. */
 		cpu->mmio_replay_n = 0;
 		cpu->exit_after_commit = false;
+		cpu->mmio_wq_n = cpu->mmio_wq_pos = 0;
 		if (cpu->io.state == IO_READ_DONE)
 			cpu->io.state = IO_IDLE;
 		return soft_deliver(cpu, cpu->fault.vector, cpu->fault.has_error,
@@ -446,6 +449,13 @@ int soft_cpu_run(struct soft_cpu *cpu, struct vcpu_exit *exit)
 		cpu->mmio_wait = false;
 		cpu->mmio_replay_n++;
 	}
+	/* The rest of a committed instruction's device writes go first. */
+	if (cpu->mmio_wq_pos < cpu->mmio_wq_n) {
+		soft_mmio_write_exit(cpu, cpu->mmio_wq_pos);
+		*exit = cpu->exit;
+		return 0;
+	}
+	cpu->mmio_wq_n = cpu->mmio_wq_pos = 0;
 	for (;;) {
 		if (exit_kicked(cpu, exit))
 			return 0;

@@ -649,7 +649,7 @@ int soft_io(struct soft_cpu *cpu, uint16_t port, unsigned size, unsigned count, 
 		cpu->io.state = IO_IDLE; /* for some other access: not ours */
 	}
 	if (cpu->exit_after_commit)
-		return soft_error_exit(cpu, "soft CPU: two device accesses in one instruction",
+		return soft_error_exit(cpu, "soft CPU: two device writes in one instruction",
 				       port, size);
 	memset(&cpu->exit, 0, sizeof(cpu->exit));
 	cpu->exit.kind = VCPU_EXIT_IO;

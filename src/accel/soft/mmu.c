@@ -295,21 +295,40 @@ static int mmio_read_one(struct soft_cpu *cpu, uint64_t gpa, void *dst, unsigned
 	return SOFT_EXIT;
 }
 
+/* A store to a guest-physical address that is not RAM: queued in 8/4/2/1-
+ * byte pieces, sent once the instruction commits (see cpu.h). */
 static int mmio_write(struct soft_cpu *cpu, uint64_t gpa, const void *src, unsigned len)
 {
-	if (!mmio_size_ok(len))
-		return soft_error_exit(cpu, "soft CPU: MMIO write of unsupported size", gpa, len);
-	if (cpu->exit_after_commit)
-		return soft_error_exit(cpu, "soft CPU: two device writes in one instruction", gpa,
-				       len);
-	memcpy(cpu->mmio_wdata, src, len);
-	cpu->exit.kind = VCPU_EXIT_MMIO;
-	cpu->exit.mmio.addr = gpa;
-	cpu->exit.mmio.size = (uint8_t)len;
-	cpu->exit.mmio.is_write = true;
-	cpu->exit.mmio.data = cpu->mmio_wdata;
+	const uint8_t *s = src;
+	if (cpu->exit_after_commit && !cpu->mmio_wq_n)
+		return soft_error_exit(cpu, "soft CPU: port and device writes in one instruction",
+				       gpa, len);
+	while (len) {
+		unsigned n = len >= 8 ? 8 : len >= 4 ? 4 : len >= 2 ? 2 : 1;
+		if (cpu->mmio_wq_n >= SOFT_MMIO_REPLAY)
+			return soft_error_exit(cpu, "soft CPU: too many device writes in one "
+					       "instruction", gpa, len);
+		struct soft_mmio_replay *w = &cpu->mmio_wq[cpu->mmio_wq_n++];
+		w->gpa = gpa;
+		w->size = (uint8_t)n;
+		memcpy(w->data, s, n);
+		gpa += n, s += n, len -= n;
+	}
+	soft_mmio_write_exit(cpu, 0);
 	cpu->exit_after_commit = true;
 	return SOFT_OK;
+}
+
+void soft_mmio_write_exit(struct soft_cpu *cpu, int i)
+{
+	struct soft_mmio_replay *w = &cpu->mmio_wq[i];
+	memset(&cpu->exit, 0, sizeof(cpu->exit));
+	cpu->exit.kind = VCPU_EXIT_MMIO;
+	cpu->exit.mmio.addr = w->gpa;
+	cpu->exit.mmio.size = w->size;
+	cpu->exit.mmio.is_write = true;
+	cpu->exit.mmio.data = w->data;
+	cpu->mmio_wq_pos = i + 1;
 }
 
 int soft_lin_read(struct soft_cpu *cpu, uint64_t lin, void *dst, unsigned len, bool user)

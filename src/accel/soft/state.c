@@ -3,6 +3,8 @@
  * Version 1 holds every architectural register the soft CPU has, field by
  * field (snapshot.h), plus the pending I/O / MMIO completions, so a vCPU
  * stopped right after an exit resumes the interrupted instruction correctly.
+ * Device writes still queued behind an MMIO write exit are not saved: take
+ * snapshots of stopped vCPUs (after a KICKED exit), when that queue is empty.
  * Caches (TLB, decoded code) are not state: they are rebuilt. A restore
  * checks what it reads (a hostile or truncated snapshot fails with -EINVAL
  * and leaves the CPU untouched). */
