@@ -16,7 +16,9 @@
  * Handlers therefore do everything that can fault before they change any
  * register, and write their memory destination last. Writes that leave the
  * CPU (OUT, MMIO stores) are buffered in cpu->exit, the instruction commits,
- * and then vcpu_run returns the exit (cpu->exit_after_commit).
+ * and then vcpu_run returns the exit (cpu->exit_after_commit); a store that
+ * takes several device writes (16 bytes, or split across pages) queues them
+ * in cpu->mmio_wq and the next vcpu_run calls return the rest.
  *
  * Pending completions (I/O and MMIO reads): the VMM fills the data buffer the
  * exit points into (owned by the CPU) and calls vcpu_run again. The instruction
