@@ -9,6 +9,7 @@
  * checks what it reads (a hostile or truncated snapshot fails with -EINVAL
  * and leaves the CPU untouched). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "accel/soft/cpu.h"
@@ -149,7 +150,8 @@ static void commit(struct soft_cpu *cpu, const struct soft_cpu *c)
 	soft_decode_flush(&cpu->dc);
 }
 
-int soft_cpu_restore(struct soft_cpu *cpu, struct snap_reader *r)
+/* Read an SCPU section into c (a scratch CPU). 0 or -errno. */
+static int read_state(struct soft_cpu *c, struct snap_reader *r)
 {
 	uint32_t version;
 	int rc = snap_open(r, "SCPU", &version);
@@ -157,72 +159,79 @@ int soft_cpu_restore(struct soft_cpu *cpu, struct snap_reader *r)
 		return rc;
 	if (version != SCPU_VERSION)
 		return -EINVAL;
-	/* Read into a scratch copy (the struct is large: not on the stack);
-	 * commit only if everything was there and sane. */
-	static __thread struct soft_cpu c;
-	memset(&c, 0, sizeof(c));
 	(void)snap_get_u32(r); /* index: the restoring vCPU keeps its own */
 	for (int i = 0; i < X86_NR_GPRS; i++)
-		c.gpr[i] = snap_get_u64(r);
-	c.rip = snap_get_u64(r);
-	c.rflags = (snap_get_u64(r) & 0x3f7fd5ull) | X86_RFLAGS_FIXED;
+		c->gpr[i] = snap_get_u64(r);
+	c->rip = snap_get_u64(r);
+	c->rflags = (snap_get_u64(r) & 0x3f7fd5ull) | X86_RFLAGS_FIXED;
 	for (int i = 0; i < X86_NR_SEGS; i++)
-		load_seg(r, &c.seg[i]);
-	c.gdt.base = snap_get_u64(r);
-	c.gdt.limit = snap_get_u16(r);
-	c.idt.base = snap_get_u64(r);
-	c.idt.limit = snap_get_u16(r);
-	c.cr0 = snap_get_u64(r);
-	c.cr2 = snap_get_u64(r);
-	c.cr3 = snap_get_u64(r);
-	c.cr4 = snap_get_u64(r);
-	c.cr8 = snap_get_u64(r);
-	c.efer = snap_get_u64(r);
+		load_seg(r, &c->seg[i]);
+	c->gdt.base = snap_get_u64(r);
+	c->gdt.limit = snap_get_u16(r);
+	c->idt.base = snap_get_u64(r);
+	c->idt.limit = snap_get_u16(r);
+	c->cr0 = snap_get_u64(r);
+	c->cr2 = snap_get_u64(r);
+	c->cr3 = snap_get_u64(r);
+	c->cr4 = snap_get_u64(r);
+	c->cr8 = snap_get_u64(r);
+	c->efer = snap_get_u64(r);
 	for (int i = 0; i < 8; i++)
-		c.dr[i] = snap_get_u64(r);
-	c.cpl = snap_get_u8(r) & 3;
+		c->dr[i] = snap_get_u64(r);
+	c->cpl = snap_get_u8(r) & 3;
 	uint64_t *msrs[] = {
-		&c.apic_base, &c.star, &c.lstar, &c.cstar, &c.sfmask, &c.kernel_gs_base,
-		&c.tsc_offset, &c.tsc_aux, &c.pat, &c.misc_enable, &c.mtrr_def_type,
-		&c.sysenter_cs, &c.sysenter_esp, &c.sysenter_eip,
+		&c->apic_base, &c->star, &c->lstar, &c->cstar, &c->sfmask, &c->kernel_gs_base,
+		&c->tsc_offset, &c->tsc_aux, &c->pat, &c->misc_enable, &c->mtrr_def_type,
+		&c->sysenter_cs, &c->sysenter_esp, &c->sysenter_eip,
 	};
 	for (unsigned i = 0; i < sizeof(msrs) / sizeof(msrs[0]); i++)
 		*msrs[i] = snap_get_u64(r);
-	snap_get_bytes(r, c.xmm, sizeof(c.xmm));
-	c.mxcsr = snap_get_u32(r) & 0xffff;
-	c.fcw = snap_get_u16(r);
-	c.fsw = snap_get_u16(r);
-	c.ftw = snap_get_u8(r);
-	snap_get_bytes(r, c.st, sizeof(c.st));
-	c.int_shadow = snap_get_u8(r) & 1;
-	c.activity = snap_get_u8(r);
-	if (c.activity > SOFT_WAIT_SIPI)
+	snap_get_bytes(r, c->xmm, sizeof(c->xmm));
+	c->mxcsr = snap_get_u32(r) & 0xffff;
+	c->fcw = snap_get_u16(r);
+	c->fsw = snap_get_u16(r);
+	c->ftw = snap_get_u8(r);
+	snap_get_bytes(r, c->st, sizeof(c->st));
+	c->int_shadow = snap_get_u8(r) & 1;
+	c->activity = snap_get_u8(r);
+	if (c->activity > SOFT_WAIT_SIPI)
 		return -EINVAL;
 	uint8_t st = snap_get_u8(r);
-	c.io.port = snap_get_u16(r);
-	c.io.size = snap_get_u8(r);
-	c.io.count = snap_get_u32(r);
+	c->io.port = snap_get_u16(r);
+	c->io.size = snap_get_u8(r);
+	c->io.count = snap_get_u32(r);
 	uint32_t io_bytes = snap_get_u32(r);
 	if (st > IO_READ_DONE || io_bytes > SOFT_IO_BUF ||
-	    (st != IO_IDLE && io_bytes != (uint32_t)c.io.size * c.io.count))
+	    (st != IO_IDLE && io_bytes != (uint32_t)c->io.size * c->io.count))
 		return -EINVAL;
-	c.io.state = (enum soft_io_state)st;
-	snap_get_bytes(r, c.io.data, io_bytes);
+	c->io.state = (enum soft_io_state)st;
+	snap_get_bytes(r, c->io.data, io_bytes);
 	int n = snap_get_u8(r);
-	c.mmio_wait = snap_get_u8(r) & 1;
-	if (n + c.mmio_wait > SOFT_MMIO_REPLAY)
+	c->mmio_wait = snap_get_u8(r) & 1;
+	if (n + c->mmio_wait > SOFT_MMIO_REPLAY)
 		return -EINVAL;
-	c.mmio_replay_n = n;
-	c.mmio_replay_pos = 0;
-	for (int i = 0; i < n + c.mmio_wait; i++) {
-		c.mmio_replay[i].gpa = snap_get_u64(r);
-		c.mmio_replay[i].size = snap_get_u8(r);
-		snap_get_bytes(r, c.mmio_replay[i].data, 8);
-		if (c.mmio_replay[i].size > 8)
+	c->mmio_replay_n = n;
+	c->mmio_replay_pos = 0;
+	for (int i = 0; i < n + c->mmio_wait; i++) {
+		c->mmio_replay[i].gpa = snap_get_u64(r);
+		c->mmio_replay[i].size = snap_get_u8(r);
+		snap_get_bytes(r, c->mmio_replay[i].data, 8);
+		if (c->mmio_replay[i].size > 8)
 			return -EINVAL;
 	}
-	if (r->error)
-		return r->error;
-	commit(cpu, &c);
-	return 0;
+	return r->error;
+}
+
+int soft_cpu_restore(struct soft_cpu *cpu, struct snap_reader *r)
+{
+	/* Read into a scratch copy (large: on the heap) and commit only if
+	 * everything was there and sane. */
+	struct soft_cpu *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	int rc = read_state(c, r);
+	if (!rc)
+		commit(cpu, c);
+	free(c);
+	return rc;
 }
