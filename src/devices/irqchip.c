@@ -234,10 +234,10 @@ static uint64_t chip_enter(struct irqchip *c)
 	return now;
 }
 
+/* The access may have set or moved a timer: fire what is due and re-arm. */
 static void chip_leave(struct irqchip *c, uint64_t now)
 {
-	(void)now;
-	chip_poll_locked(c, chip_now(c)); /* the access may have set a timer */
+	chip_poll_locked(c, now);
 	pthread_mutex_unlock(&c->lock);
 }
 

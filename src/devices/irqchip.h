@@ -55,6 +55,10 @@
  *     CS = vector << 8, IP = 0 if it was waiting.
  * CPUID must say: APIC (leaf 1 EDX bit 9), no x2APIC, no TSC-deadline, and
  * the APIC bus runs at LAPIC_BUS_HZ (leaf 0x40000010 EBX = LAPIC_BUS_HZ/1000).
+ * Leaf 0x15's crystal (ECX) must be LAPIC_BUS_HZ too: Linux on a GenuineIntel
+ * CPU takes the crystal as the APIC timer's clock and skips calibrating it
+ * (native_calibrate_tsc: lapic_timer_period = crystal_khz * 1000 / HZ); a
+ * 25 MHz crystal with a 1 GHz APIC timer makes its ticks 40 times too short.
  */
 #ifndef ISOLA_DEVICES_IRQCHIP_H
 #define ISOLA_DEVICES_IRQCHIP_H
