@@ -51,6 +51,8 @@ $(BUILD)/%.o: %.c
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 -include tests/guests/guests.mk
+-include tests/fuzz/fuzz.mk
+-include tests/integration/block.mk
 
 # Install the Debian packages isola, its tests and its guest kit need (as root;
 # does nothing when they are all there).
