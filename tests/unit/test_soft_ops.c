@@ -1,7 +1,9 @@
 /* The soft accelerator through struct accel_ops, as the VMM drives it:
- * vm_create on a struct vm (installs the guest_mem write hook), vCPU 0 runs
- * what set_regs/set_sregs describe, an application processor waits for a
- * startup IPI until kicked, irq_set checks its GSI. */
+ * vm_create on a struct vm (installs the guest_mem write hook, attaches the
+ * interrupt controllers to the VM's buses), vCPU 0 runs what set_regs/
+ * set_sregs describe and sleeps in HLT until kicked, an application
+ * processor waits for a startup IPI until kicked, irq_set reaches the
+ * irqchip's GSIs. */
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
@@ -10,6 +12,8 @@
 #include <string.h>
 
 #include "accel/soft/cpu.h"
+#include "bus.h"
+#include "device.h"
 #include "memory.h"
 #include "unit.h"
 #include "vm.h"
@@ -40,8 +44,15 @@ TEST(soft_accel_ops_lifecycle)
 
 	CHECK(vm != NULL);
 	CHECK(gm_init(&vm->mem, 16ull << 20) == 0);
+	vm->cfg.cpus = 2;
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
 	CHECK_EQ(ops->vm_create(vm, &acc, &why), 0);
 	CHECK(vm->mem.on_write != NULL);
+	CHECK(vm->devices != NULL); /* the irqchip */
+	/* The PIT claims its ports on the VM's bus. */
+	uint8_t b = 0x30;
+	CHECK(bus_access(&vm->pio, 0x43, &b, 1, true));
 	CHECK_EQ(ops->vcpu_create(acc, 0, &bsp), 0);
 	CHECK_EQ(ops->vcpu_create(acc, 1, &ap), 0);
 
@@ -72,8 +83,18 @@ TEST(soft_accel_ops_lifecycle)
 	CHECK_EQ(e.kind, VCPU_EXIT_IO);
 	CHECK_EQ(e.io.port, 0x80);
 	CHECK_EQ(e.io.data[0], 0x34);
-	CHECK_EQ(ops->vcpu_run(bsp, &e), 0);
-	CHECK_EQ(e.kind, VCPU_EXIT_HALT);
+	/* HLT with IF clear sleeps (an NMI or INIT could end it) until a
+	 * kick: the instruction has completed. */
+	struct ap_run brun = { .ops = ops, .vcpu = bsp, .rc = -1 };
+	pthread_t bth;
+	CHECK(pthread_create(&bth, NULL, ap_thread, &brun) == 0);
+	struct timespec bts = { 0, 30 * 1000 * 1000 };
+	nanosleep(&bts, NULL);
+	CHECK_EQ(brun.rc, -1); /* asleep in HLT */
+	ops->vcpu_kick(bsp);
+	pthread_join(bth, NULL);
+	CHECK_EQ(brun.rc, 0);
+	CHECK_EQ(brun.exit.kind, VCPU_EXIT_KICKED);
 	CHECK_EQ(ops->get_regs(bsp, &r), 0);
 	CHECK_EQ(r.rip, 0x10000 + sizeof(code));
 	CHECK_EQ(r.gpr[X86_RAX], 0x1234);
@@ -102,6 +123,13 @@ TEST(soft_accel_ops_lifecycle)
 	ops->vcpu_destroy(bsp);
 	ops->vm_destroy(acc);
 	CHECK(vm->mem.on_write == NULL);
+	for (struct device *d = vm->devices, *next; d; d = next) {
+		next = d->next;
+		if (d->ops->destroy)
+			d->ops->destroy(d);
+	}
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
 	gm_destroy(&vm->mem);
 	free(vm);
 }

@@ -38,19 +38,23 @@
 #include "arch/x86/regs.h"
 
 struct guest_mem;
+struct irqchip;
 struct soft_cpu;
 struct soft_insn;
 
 enum soft_activity { SOFT_ACTIVE, SOFT_HALTED, SOFT_WAIT_SIPI };
 
-/* The interrupt controller a vCPU takes external interrupts from (its local
- * APIC, to come). It raises cpu->irq_pending (any thread, then
- * soft_cpu_wake()); at an instruction boundary with RFLAGS.IF set and no
- * interrupt shadow the CPU calls ack(), which returns the vector to deliver
- * (and does the controller's bookkeeping: IRR -> ISR) or -1 if the request
- * went away; the CPU clears irq_pending before calling it, so ack() raises
- * it again if more interrupts wait. Without a controller (intc.ack NULL)
- * HLT exits to the VMM. */
+/* The interrupt controller a vCPU takes external interrupts from. It raises
+ * cpu->irq_pending (any thread, then soft_cpu_wake()); at an instruction
+ * boundary with RFLAGS.IF set and no interrupt shadow the CPU calls ack(),
+ * which returns the vector to deliver (and does the controller's bookkeeping:
+ * IRR -> ISR) or -1 if the request went away; the CPU clears irq_pending
+ * before calling it, so ack() raises it again if more interrupts wait.
+ * Without a controller (intc.ack NULL) HLT exits to the VMM.
+ *
+ * In a VM the controller is the irqchip (devices/irqchip.h, wired in soft.c
+ * and intr.c): cpu->chip is set, ack is irqchip_intc_ack, and the vCPU's
+ * local APIC also serves its APIC page, CR8, NMIs and INIT/SIPI. */
 struct soft_intc {
 	int (*ack)(void *opaque);
 	void *opaque;
@@ -251,6 +255,15 @@ struct soft_cpu {
 	uint8_t activity;
 	struct soft_intc intc;
 	atomic_bool irq_pending;
+	/* The VM's interrupt controllers, whose local APIC number `index` is
+	 * this vCPU's (NULL in unit tests: no APIC page, CR8 is storage). */
+	struct irqchip *chip;
+	/* wake_seq when INIT/SIPI/NMI were last asked for (intr.c): while an
+	 * interrupt waits with IF clear they are asked for again only after a
+	 * new wake-up. */
+	uint32_t events_seq;
+	bool nmi_pending;  /* taken from the LAPIC, not delivered yet */
+	bool nmi_blocked;  /* an NMI handler runs: no NMI until IRET (SDM Vol. 3A §6.7.1) */
 
 	/* execution */
 	int index;
@@ -356,6 +369,8 @@ void soft_vm_note_write(struct soft_vm *svm, uint64_t gpa, uint64_t len);
 int soft_cpu_init(struct soft_cpu *cpu, struct soft_vm *svm, int index);
 void soft_cpu_destroy(struct soft_cpu *cpu);
 void soft_cpu_reset(struct soft_cpu *cpu);
+/* The INIT signal (SDM Vol. 3A §9.1.1, Table 9-1 "INIT" column). */
+void soft_cpu_init_signal(struct soft_cpu *cpu);
 /* Run until an exit; 0 (exit filled in) or -errno. */
 int soft_cpu_run(struct soft_cpu *cpu, struct vcpu_exit *exit);
 void soft_cpu_get_regs(const struct soft_cpu *cpu, struct x86_regs *r);
@@ -508,6 +523,31 @@ void soft_desc_to_seg(uint64_t desc, uint16_t sel, struct x86_segment *s);
 void soft_set_cs(struct soft_cpu *cpu, const struct x86_segment *cs, unsigned cpl);
 /* Recompute EFER.LMA from EFER.LME, CR0.PG and CR4.PAE. */
 void soft_mode_changed(struct soft_cpu *cpu);
+
+/* ---- intr.c: events at instruction boundaries, the local APIC ---- */
+#define SOFT_APIC_BASE_BSP (1ull << 8)
+#define SOFT_APIC_BASE_EN  (1ull << 11)
+/* Is gpa in this vCPU's APIC page (IA32_APIC_BASE, while enabled)? Such
+ * accesses go to the local APIC, never to RAM or the MMIO bus (SDM Vol. 3A
+ * §11.4.1: the page belongs to the processor). */
+static inline bool soft_apic_page(const struct soft_cpu *cpu, uint64_t gpa)
+{
+	return cpu->chip && (cpu->apic_base & SOFT_APIC_BASE_EN) &&
+	       ((gpa ^ cpu->apic_base) & ((1ull << SOFT_MAXPHYADDR) - 1) & ~0xfffull) == 0;
+}
+void soft_apic_access(struct soft_cpu *cpu, uint64_t gpa, void *data, unsigned size,
+		      bool is_write);
+/* IA32_APIC_BASE was written (or replaced from outside). */
+void soft_apic_base_changed(struct soft_cpu *cpu);
+uint64_t soft_get_cr8(const struct soft_cpu *cpu);
+void soft_set_cr8(struct soft_cpu *cpu, uint64_t v);
+/* irq_pending is set: take INIT, SIPI, NMI, then an external interrupt if
+ * IF allows. 1 if an exit is due (cpu->exit: a triple fault). */
+int soft_take_events(struct soft_cpu *cpu);
+/* IRET ended an NMI handler's blocking. */
+void soft_nmi_unblock(struct soft_cpu *cpu);
+/* The wake hook the irqchip calls (opaque: the soft_cpu), any thread. */
+void soft_irq_wake(void *opaque);
 
 /* ---- state.c: snapshot section "SCPU" ---- */
 struct snap_writer;

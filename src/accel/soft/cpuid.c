@@ -14,7 +14,11 @@
  *                        SSE(25) SSE2(26)
  *  2           EAX       0x01 (no cache descriptors)
  *  3-0x14      all       0 (no cache/topology/PMU/XSAVE information)
- *  0x15        EAX/EBX/ECX  1 / 40 / 25 MHz: the TSC runs at 25 MHz * 40 = 1 GHz
+ *  0x15        EAX/EBX/ECX  1 / 1 / 1 GHz: the TSC runs at the crystal's 1 GHz.
+ *              The crystal is also the local APIC timer's input (LAPIC_BUS_HZ,
+ *              devices/lapic.h): Linux takes lapic_timer_period from this leaf
+ *              (native_calibrate_tsc) and skips measuring the APIC timer, so
+ *              both must be the same clock or its ticks come 40x too fast.
  *  0x16        EAX/EBX/ECX  1000 / 1000 / 100 (MHz)
  *  0x40000000  EAX       0x40000010; EBX,ECX,EDX "IsolaSoftCPU"
  *  0x40000010  EAX/EBX   TSC kHz 1000000 / APIC bus kHz 1000000 (the timing leaf)
@@ -31,6 +35,7 @@
 #include <string.h>
 
 #include "accel/soft/cpu.h"
+#include "devices/lapic.h"
 
 #define CPUID_MAX_BASIC 0x16u
 #define CPUID_MAX_HV    0x40000010u
@@ -69,8 +74,8 @@ void soft_cpuid(const struct soft_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_
 		break;
 	case 0x15:
 		out[0] = 1;
-		out[1] = 40;
-		out[2] = 25000000;
+		out[1] = 1;
+		out[2] = (uint32_t)LAPIC_BUS_HZ;
 		break;
 	case 0x16:
 		out[0] = 1000;
@@ -82,8 +87,8 @@ void soft_cpuid(const struct soft_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_
 		sig(out, "IsolaSoftCPU", 1, 2, 3);
 		break;
 	case 0x40000010:
-		out[0] = 1000000;
-		out[1] = 1000000;
+		out[0] = 1000000; /* the TSC's kHz (msr.c) */
+		out[1] = (uint32_t)(LAPIC_BUS_HZ / 1000);
 		break;
 	case 0x80000000:
 		out[0] = CPUID_MAX_EXT;

@@ -326,7 +326,7 @@ void soft_cpu_get_sregs(const struct soft_cpu *cpu, struct x86_sregs *s)
 	s->cr2 = cpu->cr2;
 	s->cr3 = cpu->cr3;
 	s->cr4 = cpu->cr4;
-	s->cr8 = cpu->cr8;
+	s->cr8 = soft_get_cr8(cpu);
 	s->efer = cpu->efer;
 	s->apic_base = cpu->apic_base;
 }
@@ -340,9 +340,10 @@ void soft_cpu_set_sregs(struct soft_cpu *cpu, const struct x86_sregs *s)
 	cpu->cr2 = s->cr2;
 	cpu->cr3 = s->cr3;
 	cpu->cr4 = s->cr4;
-	cpu->cr8 = s->cr8;
 	cpu->efer = s->efer;
 	cpu->apic_base = s->apic_base;
+	soft_apic_base_changed(cpu);
+	soft_set_cr8(cpu, s->cr8);
 	soft_mode_changed(cpu);
 	/* SS.DPL is the CPL (as VMX defines it, SDM Vol. 3C §24.4.1). */
 	cpu->cpl = (cpu->cr0 & X86_CR0_PE) ? cpu->seg[X86_SS].dpl : 0;
@@ -413,23 +414,6 @@ static int step(struct soft_cpu *cpu)
 	}
 }
 
-/* An external interrupt at an instruction boundary (SDM Vol. 3A §6.8.1):
- * only with IF set and outside an STI / MOV SS shadow. 1 if an exit is due. */
-static int take_interrupt(struct soft_cpu *cpu)
-{
-	if (!(cpu->rflags & FL_IF) || cpu->int_shadow || !cpu->intc.ack)
-		return 0;
-	atomic_store(&cpu->irq_pending, false);
-	int vec = cpu->intc.ack(cpu->intc.opaque);
-	if (vec < 0 || vec > 255)
-		return 0;
-	if (cpu->activity == SOFT_HALTED)
-		cpu->activity = SOFT_ACTIVE;
-	cpu->delivered = true;
-	cpu->dc.prev = NULL;
-	return soft_deliver(cpu, (unsigned)vec, false, 0, false, cpu->rip) != SOFT_OK;
-}
-
 static bool exit_kicked(struct soft_cpu *cpu, struct vcpu_exit *exit)
 {
 	if (!atomic_load_explicit(&cpu->kick, memory_order_relaxed))
@@ -459,11 +443,16 @@ int soft_cpu_run(struct soft_cpu *cpu, struct vcpu_exit *exit)
 	for (;;) {
 		if (exit_kicked(cpu, exit))
 			return 0;
-		if (cpu->activity == SOFT_HALTED) {
-			/* HLT with an interrupt controller: sleep until an
-			 * interrupt is pending or a kick comes. */
+		if (cpu->activity != SOFT_ACTIVE) {
+			/* HLT or wait-for-SIPI: sleep until the interrupt
+			 * controllers or a kick wake the thread. A wake-up
+			 * after seq was read makes the sleep return at once. */
 			uint32_t seq = atomic_load(&cpu->wake_seq);
-			if (!atomic_load(&cpu->irq_pending)) {
+			if (atomic_load(&cpu->irq_pending) && soft_take_events(cpu)) {
+				*exit = cpu->exit;
+				return 0;
+			}
+			if (cpu->activity != SOFT_ACTIVE) {
 				if (exit_kicked(cpu, exit))
 					return 0;
 				soft_cpu_sleep(cpu, seq);
@@ -472,11 +461,11 @@ int soft_cpu_run(struct soft_cpu *cpu, struct vcpu_exit *exit)
 		}
 		for (int i = 0; i < SOFT_KICK_INTERVAL; i++) {
 			if (atomic_load_explicit(&cpu->irq_pending, memory_order_relaxed) &&
-			    take_interrupt(cpu)) {
+			    soft_take_events(cpu)) {
 				*exit = cpu->exit;
 				return 0;
 			}
-			if (cpu->activity == SOFT_HALTED)
+			if (cpu->activity != SOFT_ACTIVE)
 				break;
 			if (step(cpu)) {
 				*exit = cpu->exit;

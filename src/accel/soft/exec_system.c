@@ -78,7 +78,7 @@ static int exec_mov_cr(struct soft_cpu *cpu, const struct soft_insn *in)
 		case 2: v = cpu->cr2; break;
 		case 3: v = cpu->cr3; break;
 		case 4: v = cpu->cr4; break;
-		case 8: v = cpu->cr8; break;
+		case 8: v = soft_get_cr8(cpu); break;
 		}
 		soft_reg_write(cpu, gpr, size, v);
 		return SOFT_OK;
@@ -101,7 +101,7 @@ static int exec_mov_cr(struct soft_cpu *cpu, const struct soft_insn *in)
 	default: /* CR8: the task-priority register, 4 bits */
 		if (v & ~0xfull)
 			return soft_gp0(cpu);
-		cpu->cr8 = v;
+		soft_set_cr8(cpu, v);
 		return SOFT_OK;
 	}
 }
@@ -585,19 +585,27 @@ static int iret_prot(struct soft_cpu *cpu, const struct soft_insn *in)
 
 static int exec_iret(struct soft_cpu *cpu, const struct soft_insn *in)
 {
+	int rc;
 	if (soft_long_mode(cpu))
-		return iret_long(cpu, in);
-	if (!(cpu->cr0 & X86_CR0_PE))
-		return iret_real(cpu, in);
-	return iret_prot(cpu, in);
+		rc = iret_long(cpu, in);
+	else if (!(cpu->cr0 & X86_CR0_PE))
+		rc = iret_real(cpu, in);
+	else
+		rc = iret_prot(cpu, in);
+	/* Any IRET ends NMI blocking (SDM Vol. 3A §6.7.1). */
+	if (rc == SOFT_OK)
+		soft_nmi_unblock(cpu);
+	return rc;
 }
 
-/* HLT: without an interrupt controller, or with IF clear, nothing can wake
- * the vCPU: the instruction completes and the VMM gets VCPU_EXIT_HALT. */
+/* HLT: with the local APIC, the vCPU sleeps until an interrupt (IF set),
+ * an NMI or INIT ends the halt (SDM Vol. 3A §9.4.2 / HLT). Without one, or
+ * with only a bare interrupt source and IF clear, nothing can wake it: the
+ * instruction completes and the VMM gets VCPU_EXIT_HALT. */
 static int exec_hlt(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	priv_check(cpu);
-	if (cpu->intc.ack && (cpu->rflags & FL_IF)) {
+	if (cpu->chip || (cpu->intc.ack && (cpu->rflags & FL_IF))) {
 		/* An interrupt can end it: sleep in the run loop (exec.c). */
 		cpu->activity = SOFT_HALTED;
 		return SOFT_OK;

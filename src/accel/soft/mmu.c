@@ -229,6 +229,8 @@ int soft_translate(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint6
 	e->vpage = vpage;
 	e->gpage = pa & ~0xfffull;
 	e->host = gm_ptr(cpu->mem, e->gpage, SOFT_PAGE_SIZE);
+	if (e->host && soft_apic_page(cpu, e->gpage))
+		e->host = NULL; /* the local APIC hides RAM under its page */
 	e->size_mask = size_mask;
 	e->user_ok = user_ok;
 	e->global = global;
@@ -265,6 +267,12 @@ static int mmio_read_one(struct soft_cpu *cpu, uint64_t gpa, void *dst, unsigned
 {
 	if (!mmio_size_ok(len))
 		return soft_error_exit(cpu, "soft CPU: MMIO read of unsupported size", gpa, len);
+	if (soft_apic_page(cpu, gpa)) {
+		/* This CPU's own APIC answers at once, no exit; reading it
+		 * again when the instruction is re-executed is harmless. */
+		soft_apic_access(cpu, gpa, dst, len, false);
+		return SOFT_OK;
+	}
 	if (cpu->mmio_replay_pos < cpu->mmio_replay_n) {
 		struct soft_mmio_replay *r = &cpu->mmio_replay[cpu->mmio_replay_pos];
 		if (r->gpa == gpa && r->size == len) {
@@ -300,6 +308,16 @@ static int mmio_read_one(struct soft_cpu *cpu, uint64_t gpa, void *dst, unsigned
 static int mmio_write(struct soft_cpu *cpu, uint64_t gpa, const void *src, unsigned len)
 {
 	const uint8_t *s = src;
+	if (soft_apic_page(cpu, gpa)) {
+		/* The local APIC takes stores at once: nothing that can fault
+		 * follows a handler's memory write (cpu.h). */
+		while (len) {
+			unsigned n = len >= 8 ? 8 : len >= 4 ? 4 : len >= 2 ? 2 : 1;
+			soft_apic_access(cpu, gpa, (void *)s, n, true);
+			gpa += n, s += n, len -= n;
+		}
+		return SOFT_OK;
+	}
 	if (cpu->exit_after_commit && !cpu->mmio_wq_n)
 		return soft_error_exit(cpu, "soft CPU: port and device writes in one instruction",
 				       gpa, len);

@@ -94,6 +94,7 @@ int soft_wrmsr(struct soft_cpu *cpu, uint32_t msr, uint64_t v)
 		if (v & ~(((1ull << SOFT_MAXPHYADDR) - 1) & ~0x6ffull))
 			return soft_gp0(cpu);
 		cpu->apic_base = (v & ~(1ull << 8)) | (cpu->apic_base & (1ull << 8));
+		soft_apic_base_changed(cpu);
 		break;
 	case MSR_IA32_BIOS_SIGN_ID:
 		break; /* writing 0 before CPUID(1) latches the revision: nothing to latch */

@@ -9,18 +9,18 @@
  * come from any thread: it only sets an atomic flag that the loop polls every
  * SOFT_KICK_INTERVAL instructions (and at every vcpu_run entry).
  *
- * HLT: there is no interrupt controller in soft yet (another issue brings the
- * LAPIC, I/O APIC, PIC and PIT), so nothing could ever wake a halted vCPU:
- * HLT completes (RIP moves past it) and vcpu_run returns VCPU_EXIT_HALT,
- * whatever IF says. The VMM decides what a halt means.
+ * Interrupt controllers: vm_create attaches the irqchip (devices/irqchip.h:
+ * a local APIC per vCPU, the I/O APIC, the 8259A pair and the 8254 PIT, with
+ * their ports and MMIO on the VM's buses and their timers on the VM's event
+ * loop); irq_set drives its GSIs. Each vCPU takes interrupts, NMIs and
+ * INIT/SIPI from its local APIC and serves its APIC page itself (intr.c).
  *
- * With an interrupt controller attached (cpu.intc, see cpu.h), HLT with IF
- * set sleeps in vcpu_run instead, until an interrupt or a kick.
+ * HLT sleeps in vcpu_run (futex on cpu.wake_seq) until the irqchip wakes the
+ * vCPU — its timers fire from a timerfd on the event loop, so a halted guest
+ * costs no CPU — or a kick, which returns VCPU_EXIT_KICKED.
  *
  * Application processors (vCPU index > 0) start in wait-for-SIPI, as on a
- * PC: vcpu_run sleeps (futex on cpu.wake_seq) until a kick, which returns
- * VCPU_EXIT_KICKED, or until the interrupt controllers deliver a startup IPI
- * (they set cpu.activity = SOFT_ACTIVE and call soft_cpu_wake()). */
+ * PC, and sleep likewise until the guest's INIT / startup IPIs reach them. */
 #include <errno.h>
 #include <linux/futex.h>
 #include <stdlib.h>
@@ -31,16 +31,14 @@
 
 #include "accel/accel.h"
 #include "accel/soft/cpu.h"
+#include "devices/irqchip.h"
 #include "memory.h"
 #include "vm.h"
-
-#define SOFT_MAX_GSI 256
 
 struct accel {
 	struct vm *vm;
 	struct soft_vm svm;
-	/* Line levels from irq_set, kept for the interrupt controllers to come. */
-	_Atomic uint8_t gsi_level[SOFT_MAX_GSI];
+	struct irqchip *chip; /* a device of the VM: the VM frees it */
 };
 
 struct vcpu {
@@ -118,7 +116,14 @@ static int soft_vm_create(struct vm *vm, struct accel **out, const char **why)
 	}
 	vm->mem.on_write = soft_on_write;
 	vm->mem.on_write_opaque = &acc->svm;
+	/* From here the accelerator is the VM's: vm_destroy frees it even
+	 * if the irqchip fails to attach. */
 	*out = acc;
+	rc = irqchip_attach(vm, &acc->chip);
+	if (rc) {
+		*why = "soft CPU: cannot attach the interrupt controllers";
+		return rc;
+	}
 	return 0;
 #endif
 }
@@ -150,6 +155,17 @@ static int soft_vcpu_create(struct accel *acc, int index, struct vcpu **out)
 	if (index > 0)
 		v->cpu.activity = SOFT_WAIT_SIPI;
 	v->acc = acc;
+	if (acc->chip) {
+		if (!irqchip_cpu(acc->chip, (unsigned)index)) {
+			soft_cpu_destroy(&v->cpu);
+			free(v);
+			return -EINVAL;
+		}
+		v->cpu.chip = acc->chip;
+		v->cpu.intc = (struct soft_intc){ irqchip_intc_ack,
+						  irqchip_cpu(acc->chip, (unsigned)index) };
+		irqchip_set_wake(acc->chip, (unsigned)index, soft_irq_wake, &v->cpu);
+	}
 	*out = v;
 	return 0;
 }
@@ -158,6 +174,8 @@ static void soft_vcpu_destroy(struct vcpu *v)
 {
 	if (!v)
 		return;
+	if (v->cpu.chip)
+		irqchip_set_wake(v->cpu.chip, (unsigned)v->cpu.index, NULL, NULL);
 	soft_cpu_destroy(&v->cpu);
 	free(v);
 }
@@ -178,18 +196,7 @@ void soft_cpu_sleep(struct soft_cpu *cpu, uint32_t seq)
 
 static int soft_vcpu_run(struct vcpu *v, struct vcpu_exit *exit)
 {
-	struct soft_cpu *cpu = &v->cpu;
-	while (cpu->activity == SOFT_WAIT_SIPI) {
-		uint32_t seq = atomic_load(&cpu->wake_seq);
-		if (atomic_load(&cpu->kick)) {
-			atomic_store(&cpu->kick, false);
-			memset(exit, 0, sizeof(*exit));
-			exit->kind = VCPU_EXIT_KICKED;
-			return 0;
-		}
-		soft_cpu_sleep(cpu, seq);
-	}
-	return soft_cpu_run(cpu, exit);
+	return soft_cpu_run(&v->cpu, exit);
 }
 
 static void soft_vcpu_kick(struct vcpu *v)
@@ -224,10 +231,9 @@ static int soft_set_sregs(struct vcpu *v, const struct x86_sregs *s)
 
 static int soft_irq_set(struct accel *acc, unsigned gsi, int level)
 {
-	if (gsi >= SOFT_MAX_GSI)
-		return -EINVAL;
-	atomic_store(&acc->gsi_level[gsi], (uint8_t)(level != 0));
-	return 0;
+	if (!acc->chip)
+		return -ENODEV;
+	return irqchip_set_irq(acc->chip, gsi, level);
 }
 
 const struct accel_ops accel_soft_ops = {

@@ -1,0 +1,147 @@
+/* The soft CPU with the irqchip's local APIC (accel/soft/intr.c): the APIC
+ * page (relocated through IA32_APIC_BASE, hiding RAM), CR8 as the TPR, a
+ * self-IPI taken after STI; HLT, EOI; INIT and startup IPIs starting an
+ * application processor in real mode. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_soft_harness.h"
+#include "device.h"
+#include "devices/irqchip.h"
+
+#ifdef HAVE_ZYDIS
+
+#define APIC_TEST_BASE 0x800000ull
+
+static struct irqchip *chip_for(unsigned nr_cpus)
+{
+	struct irqchip *c = irqchip_create(nr_cpus, (uint8_t)nr_cpus, NULL, NULL);
+	CHECK(c != NULL);
+	return c;
+}
+
+static void chip_connect(struct irqchip *c, struct soft_cpu *cpu)
+{
+	cpu->chip = c;
+	cpu->intc = (struct soft_intc){ irqchip_intc_ack, irqchip_cpu(c, (unsigned)cpu->index) };
+	irqchip_set_wake(c, (unsigned)cpu->index, soft_irq_wake, cpu);
+}
+
+static void chip_destroy(struct irqchip *c)
+{
+	struct device *d = irqchip_device(c);
+	d->ops->destroy(d);
+}
+
+TEST(soft_apic_page_cr8_self_ipi)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	struct irqchip *c = chip_for(1);
+	chip_connect(c, t.cpu);
+
+	/* wrmsr APIC_BASE = 0x800900 ; SVR = 0x1ff ; cr8 = 2 ; esi = TPR ;
+	 * ICR = self, fixed, vector 0x40 ; rdi = cr8 ; TPR = 0 ; sti ; hlt ;
+	 * inc r8d ; out 0x80, al */
+	static const uint8_t code[] = {
+		0xb9, 0x1b, 0x00, 0x00, 0x00, 0xb8, 0x00, 0x09, 0x80, 0x00, 0x31, 0xd2,
+		0x0f, 0x30, 0xc7, 0x04, 0x25, 0xf0, 0x00, 0x80, 0x00, 0xff, 0x01, 0x00,
+		0x00, 0xb8, 0x02, 0x00, 0x00, 0x00, 0x44, 0x0f, 0x22, 0xc0, 0x8b, 0x34,
+		0x25, 0x80, 0x00, 0x80, 0x00, 0xc7, 0x04, 0x25, 0x00, 0x03, 0x80, 0x00,
+		0x40, 0x00, 0x04, 0x00, 0x44, 0x0f, 0x20, 0xc7, 0xc7, 0x04, 0x25, 0x80,
+		0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xfb, 0xf4, 0x41, 0xff, 0xc0,
+		0xe6, 0x80,
+	};
+	/* ebx = APIC version ; EOI ; iretq */
+	static const uint8_t handler[] = {
+		0x8b, 0x1c, 0x25, 0x30, 0x00, 0x80, 0x00, 0xc7, 0x04, 0x25, 0xb0, 0x00,
+		0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x48, 0xcf,
+	};
+	tenv_load(&t, TEST_HANDLER, handler, sizeof(handler));
+	tenv_gate(&t, 0x40, TEST_HANDLER, 0, 0);
+	t.cpu->rflags = X86_RFLAGS_FIXED;
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_IO);
+	CHECK_EQ(t.exit.io.port, 0x80);
+	CHECK_EQ(t.cpu->gpr[X86_RSI], 0x20);        /* TPR[7:4] = CR8 */
+	CHECK_EQ(t.cpu->gpr[X86_RDI], 2);           /* CR8 read back through the APIC */
+	CHECK_EQ(t.cpu->gpr[X86_R8], 1);            /* resumed after the HLT */
+	CHECK_EQ(t.cpu->gpr[X86_RBX] & 0xff, 0x14); /* integrated APIC version */
+	CHECK_EQ(t.cpu->activity, SOFT_ACTIVE);
+	/* The stores went to the APIC, not to the RAM under its page. */
+	CHECK_EQ(tenv_r64(&t, APIC_TEST_BASE + 0xf0), 0);
+	CHECK_EQ(tenv_r64(&t, APIC_TEST_BASE + 0x300), 0);
+	/* EOI emptied the in-service register; nothing is left to take. */
+	uint8_t isr[4];
+	irqchip_lapic_access(c, 0, 0x100 + 0x40 / 32 * 0x10, isr, 4, false);
+	CHECK_EQ(isr[0] | isr[1] | isr[2] | isr[3], 0);
+	CHECK(!irqchip_has_interrupt(c, 0));
+
+	/* Disabled through IA32_APIC_BASE, the page is RAM again. */
+	t.cpu->apic_base &= ~SOFT_APIC_BASE_EN;
+	soft_apic_base_changed(t.cpu);
+	CHECK(!soft_apic_page(t.cpu, APIC_TEST_BASE));
+	tenv_w64(&t, APIC_TEST_BASE + 0x30, 0x1234);
+	static const uint8_t load[] = { 0x8b, 0x1c, 0x25, 0x30, 0x00, 0x80, 0x00, 0xe6, 0x80 };
+	CHECK_EQ(tenv_exec(&t, load, sizeof(load)), VCPU_EXIT_IO);
+	CHECK_EQ(t.cpu->gpr[X86_RBX], 0x1234);
+
+	soft_cpu_destroy(t.cpu);
+	free(t.cpu);
+	t.cpu = NULL;
+	chip_destroy(c);
+	tenv_destroy(&t);
+}
+
+/* The BSP's INIT and startup IPIs bring vCPU 1 out of wait-for-SIPI into
+ * real mode at vector << 12. */
+TEST(soft_apic_init_sipi_starts_ap)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	struct irqchip *c = chip_for(2);
+	chip_connect(c, t.cpu);
+	t.cpu->apic_base = APIC_TEST_BASE | SOFT_APIC_BASE_EN | SOFT_APIC_BASE_BSP;
+	soft_apic_base_changed(t.cpu);
+
+	struct soft_cpu *ap = aligned_alloc(64, (sizeof(*ap) + 63) & ~(size_t)63);
+	CHECK(ap != NULL);
+	CHECK(soft_cpu_init(ap, &t.svm, 1) == 0);
+	ap->activity = SOFT_WAIT_SIPI;
+	chip_connect(c, ap);
+
+	/* SVR = 0x1ff ; ICR high = APIC ID 1 ; ICR = INIT ; ICR = SIPI 0x12 ;
+	 * out 0x80, al */
+	static const uint8_t code[] = {
+		0xc7, 0x04, 0x25, 0xf0, 0x00, 0x80, 0x00, 0xff, 0x01, 0x00, 0x00, 0xc7,
+		0x04, 0x25, 0x10, 0x03, 0x80, 0x00, 0x00, 0x00, 0x00, 0x01, 0xc7, 0x04,
+		0x25, 0x00, 0x03, 0x80, 0x00, 0x00, 0x45, 0x00, 0x00, 0xc7, 0x04, 0x25,
+		0x00, 0x03, 0x80, 0x00, 0x12, 0x46, 0x00, 0x00, 0xe6, 0x80,
+	};
+	/* mov al, 0x5a ; out 0x81, al (real mode, at 0x12000) */
+	static const uint8_t ap_code[] = { 0xb0, 0x5a, 0xe6, 0x81 };
+	tenv_load(&t, 0x12000, ap_code, sizeof(ap_code));
+	CHECK(atomic_load(&ap->irq_pending) == false);
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_IO);
+	CHECK(atomic_load(&ap->irq_pending));
+
+	struct vcpu_exit e;
+	CHECK(soft_cpu_run(ap, &e) == 0);
+	CHECK_EQ(e.kind, VCPU_EXIT_IO);
+	CHECK_EQ(e.io.port, 0x81);
+	CHECK_EQ(e.io.data[0], 0x5a);
+	CHECK_EQ(ap->activity, SOFT_ACTIVE);
+	CHECK_EQ(ap->seg[X86_CS].selector, 0x1200);
+	CHECK_EQ(ap->seg[X86_CS].base, 0x12000);
+	CHECK_EQ(ap->rip, 4);
+	CHECK(!(ap->cr0 & X86_CR0_PE));
+
+	soft_cpu_destroy(ap);
+	free(ap);
+	soft_cpu_destroy(t.cpu);
+	free(t.cpu);
+	t.cpu = NULL;
+	chip_destroy(c);
+	tenv_destroy(&t);
+}
+
+#endif /* HAVE_ZYDIS */
