@@ -52,6 +52,10 @@ struct block_spec {
 	 * (BLOCK_DEFAULT_WORKERS, BLOCK_DEFAULT_DEPTH). The front end sizes depth at
 	 * least as its virtqueue size so that block_submit never sees a full queue. */
 	unsigned workers, depth;
+	/* cache=none: use at least this O_DIRECT alignment (a power of two, 512..65536)
+	 * instead of only what the host reports — e.g. 4096 for an image that will move
+	 * to a 4K-sector disk. 0 = what the host reports. */
+	unsigned dio_align;
 };
 
 #define BLOCK_DEFAULT_WORKERS 4

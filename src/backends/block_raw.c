@@ -188,7 +188,7 @@ busy:
 /* The O_DIRECT alignment for the image: statx(STATX_DIOALIGN) where the kernel knows
  * it (Linux 6.1+), else the block device's logical sector size, else 4096 for a file
  * (the largest logical block size in common use, so always safe). */
-static int block_dio_align(struct block_backend *b, char *err, size_t errlen)
+static int block_dio_align(struct block_backend *b, unsigned want, char *err, size_t errlen)
 {
 	unsigned lbs = 0, mem = 0;
 #ifdef STATX_DIOALIGN
@@ -213,6 +213,17 @@ static int block_dio_align(struct block_backend *b, char *err, size_t errlen)
 		lbs = 4096;
 	if (!mem)
 		mem = lbs;
+	if (want) {
+		if (want & (want - 1)) {
+			snprintf(err, errlen, "%s: O_DIRECT alignment %u is not a power of two",
+				 b->path, want);
+			return -EINVAL;
+		}
+		if (want > lbs)
+			lbs = want;
+		if (want > mem)
+			mem = want;
+	}
 	/* Power-of-two sizes from 512 (never smaller: guest requests are in 512-byte
 	 * sectors) up to what the bounce buffer holds. */
 	if (lbs < BLOCK_SECTOR_SIZE)
@@ -389,7 +400,7 @@ int block_open(const struct block_spec *spec, struct block_registry *reg,
 	b->lbs = BLOCK_SECTOR_SIZE;
 	b->mem_align = 1;
 	if (b->cache == BLOCK_CACHE_NONE) {
-		ret = block_dio_align(b, err, errlen);
+		ret = block_dio_align(b, spec->dio_align, err, errlen);
 		if (ret)
 			goto err_close;
 	}
@@ -656,7 +667,7 @@ static int rw_bounce(struct block_backend *b, bool write, const struct block_req
 static int block_do_rw(struct block_backend *b, struct block_req *req, void *scratch)
 {
 	bool write = req->op == BLOCK_OP_WRITE;
-	uint64_t total;
+	uint64_t total = 0;
 	int ret;
 
 	iov_total(req->iov, req->iovcnt, &total); /* checked at submit */
