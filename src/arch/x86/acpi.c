@@ -281,6 +281,99 @@ void aml_end(struct aml *a, size_t mark)
 
 int acpi_dsdt_body(struct aml *a)
 {
+	return acpi_dsdt_body_devices(a, NULL);
+}
+
+#define AML_BUFFER_OP     0x11
+
+void aml_buffer(struct aml *a, const uint8_t *data, size_t len)
+{
+	size_t mark;
+	aml_byte(a, AML_BUFFER_OP);
+	mark = a->len;
+	aml_integer(a, len); /* BufferSize */
+	for (size_t i = 0; i < len; i++)
+		aml_byte(a, data[i]);
+	aml_end(a, mark);
+}
+
+/* Resource descriptors (ACPI 6.0 §6.4): large items are a tag byte and a
+ * 16-bit length of what follows. */
+#define ACPI_RES_MEMORY32_FIXED 0x86 /* §6.4.3.4 */
+#define ACPI_RES_EXT_IRQ        0x89 /* §6.4.3.6 */
+#define ACPI_RES_END_TAG        0x79 /* §6.4.2.9, small item, 1 byte follows */
+#define ACPI_RES_MEM_RW         0x01
+/* Extended Interrupt flags: bit 0 consumer, bit 1 edge (clear: level),
+ * bit 2 active low (clear: high), bit 3 shared (clear: exclusive). */
+#define ACPI_RES_IRQ_CONSUMER   0x01
+
+static int acpi_virtio_mmio_one(struct aml *a, const struct acpi_virtio_mmio *d)
+{
+	uint8_t crs[12 + 9 + 2];
+	char name[5];
+	size_t dev;
+
+	if (d->uid > 99 || d->len == 0 || d->base > 0xffffffffull ||
+	    d->len - 1 > 0xffffffffull - d->base)
+		return -EINVAL;
+	/* Memory32Fixed (ReadWrite, base, len) */
+	put8(crs, 0, ACPI_RES_MEMORY32_FIXED);
+	put16(crs, 1, 9);
+	put8(crs, 3, ACPI_RES_MEM_RW);
+	put32(crs, 4, (uint32_t)d->base);
+	put32(crs, 8, d->len);
+	/* Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { gsi } */
+	put8(crs, 12, ACPI_RES_EXT_IRQ);
+	put16(crs, 13, 6);
+	put8(crs, 15, ACPI_RES_IRQ_CONSUMER);
+	put8(crs, 16, 1); /* interrupt table length */
+	put32(crs, 17, d->gsi);
+	/* EndTag; checksum 0 means "the sum is correct" (§6.4.2.9). */
+	put8(crs, 21, ACPI_RES_END_TAG);
+	put8(crs, 22, 0);
+
+	name[0] = 'V';
+	name[1] = 'R';
+	name[2] = (char)('0' + d->uid / 10);
+	name[3] = (char)('0' + d->uid % 10);
+	name[4] = 0;
+	dev = aml_device_begin(a, name);
+	aml_name(a, "_HID");
+	aml_string(a, "LNRO0005");
+	aml_name(a, "_UID");
+	aml_integer(a, d->uid);
+	/* _CCA 1: DMA is cache-coherent (Linux's ACPI core otherwise marks the
+	 * device as not DMA-capable on some paths). */
+	aml_name(a, "_CCA");
+	aml_integer(a, 1);
+	aml_name(a, "_CRS");
+	aml_buffer(a, crs, sizeof(crs));
+	aml_end(a, dev);
+	return a->err;
+}
+
+int acpi_dsdt_virtio_mmio(struct aml *a, const struct acpi_virtio_mmio *devs, unsigned n)
+{
+	size_t scope;
+
+	if (n == 0)
+		return a->err;
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = 0; j < i; j++)
+			if (devs[i].uid == devs[j].uid)
+				return -EINVAL;
+	scope = aml_scope_begin(a, "\\_SB");
+	for (unsigned i = 0; i < n; i++) {
+		int rc = acpi_virtio_mmio_one(a, &devs[i]);
+		if (rc)
+			return rc;
+	}
+	aml_end(a, scope);
+	return a->err;
+}
+
+int acpi_dsdt_body_devices(struct aml *a, const struct acpi_devices *devs)
+{
 	size_t pkg;
 
 	/* \_S5_: soft-off. Package {PM1a SLP_TYP, PM1b SLP_TYP, reserved,
@@ -292,6 +385,8 @@ int acpi_dsdt_body(struct aml *a)
 	aml_integer(a, 0);
 	aml_integer(a, 0);
 	aml_end(a, pkg);
+	if (devs && devs->nr_virtio_mmio)
+		return acpi_dsdt_virtio_mmio(a, devs->virtio_mmio, devs->nr_virtio_mmio);
 	return a->err;
 }
 
@@ -464,10 +559,16 @@ static void build_madt(uint8_t *t, unsigned ncpus)
 
 int acpi_build(uint8_t *bios, unsigned ncpus)
 {
+	return acpi_build_devices(bios, ncpus, NULL);
+}
+
+int acpi_build_devices(uint8_t *bios, unsigned ncpus, const struct acpi_devices *devs)
+{
 	struct acpi_builder b = { .bios = bios, .next = 0, .err = 0 };
 	size_t rsdp, xsdt, fadt, madt, facs, dsdt;
 	const uint32_t xsdt_len = ACPI_SDT_HEADER_LEN + 2 * 8;
 	struct aml a;
+	int ret;
 
 	if (ncpus == 0 || ncpus > ACPI_MAX_CPUS)
 		return -EINVAL;
@@ -485,8 +586,9 @@ int acpi_build(uint8_t *bios, unsigned ncpus)
 
 	/* DSDT last: its AML body takes whatever room is left. */
 	aml_init(&a, bios + dsdt + ACPI_SDT_HEADER_LEN, BIOS_LEN - dsdt - ACPI_SDT_HEADER_LEN);
-	if (acpi_dsdt_body(&a))
-		return a.err;
+	ret = acpi_dsdt_body_devices(&a, devs);
+	if (ret)
+		return ret;
 	/* Revision 2: AML integers are 64 bits wide (§5.2.11.1). */
 	sdt_header(bios + dsdt, "DSDT", (uint32_t)(ACPI_SDT_HEADER_LEN + a.len), 2);
 	sdt_finish(bios + dsdt, (uint32_t)(ACPI_SDT_HEADER_LEN + a.len));
@@ -515,12 +617,17 @@ int acpi_build(uint8_t *bios, unsigned ncpus)
 
 int acpi_setup(struct guest_mem *mem, unsigned ncpus)
 {
+	return acpi_setup_devices(mem, ncpus, NULL);
+}
+
+int acpi_setup_devices(struct guest_mem *mem, unsigned ncpus, const struct acpi_devices *devs)
+{
 	uint8_t *bios = gm_ptr(mem, LAYOUT_ACPI_RSDP, BIOS_LEN);
 	int ret;
 
 	if (!bios)
 		return -EFAULT;
-	ret = acpi_build(bios, ncpus);
+	ret = acpi_build_devices(bios, ncpus, devs);
 	if (ret == 0 && mem->on_write)
 		mem->on_write(mem->on_write_opaque, LAYOUT_ACPI_RSDP, BIOS_LEN);
 	return ret;

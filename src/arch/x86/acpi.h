@@ -75,7 +75,43 @@ size_t aml_scope_begin(struct aml *a, const char *name);
 size_t aml_device_begin(struct aml *a, const char *name);
 void aml_end(struct aml *a, size_t mark);
 
+/* DefBuffer: BufferOp PkgLength BufferSize ByteList, here a fixed list of
+ * len bytes (a ResourceTemplate is a buffer of resource descriptors). */
+void aml_buffer(struct aml *a, const uint8_t *data, size_t len);
+
 /* The DSDT body isola ships (today: \_S5_ for poweroff). 0 or a->err. */
 int acpi_dsdt_body(struct aml *a);
+
+/* ---- devices described in the DSDT -----------------------------------------
+ * virtio-mmio devices must be in the DSDT for Linux to find them when the
+ * kernel lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES (Debian's does): a Device
+ * with _HID "LNRO0005" (drivers/virtio/virtio_mmio.c's ACPI match), _UID,
+ * _CCA and a _CRS holding a Memory32Fixed window and one Extended Interrupt
+ * (Level, ActiveHigh, Exclusive: the transport holds its line up while
+ * InterruptStatus is non-zero), as QEMU's microvm describes them. */
+struct acpi_virtio_mmio {
+	uint64_t base;  /* window; must lie below 4 GiB (Memory32Fixed) */
+	uint32_t len;   /* VIRTIO_MMIO_WINDOW */
+	uint32_t gsi;   /* I/O APIC input, e.g. 16 + index */
+	unsigned uid;   /* 0..99: Device \_SB_.VRnn, _UID nn */
+};
+
+/* What the DSDT describes besides the fixed machine. NULL means nothing. */
+struct acpi_devices {
+	const struct acpi_virtio_mmio *virtio_mmio;
+	unsigned nr_virtio_mmio;
+};
+
+/* Scope (\_SB_) { Device (VRnn) {...} ... } for n devices; nothing for
+ * n == 0. 0, -EINVAL (window above 4 GiB, uid > 99, duplicate uid) or
+ * a->err. */
+int acpi_dsdt_virtio_mmio(struct aml *a, const struct acpi_virtio_mmio *devs, unsigned n);
+
+/* acpi_dsdt_body plus the devices. */
+int acpi_dsdt_body_devices(struct aml *a, const struct acpi_devices *devs);
+
+/* acpi_build / acpi_setup with devices in the DSDT (devs may be NULL). */
+int acpi_build_devices(uint8_t *bios, unsigned ncpus, const struct acpi_devices *devs);
+int acpi_setup_devices(struct guest_mem *mem, unsigned ncpus, const struct acpi_devices *devs);
 
 #endif
