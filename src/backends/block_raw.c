@@ -59,6 +59,8 @@ struct block_backend {
 	/* O_DIRECT alignment of file offsets/lengths (lbs) and of memory. 512 and 1
 	 * when the page cache is used. */
 	unsigned lbs, mem_align;
+	/* The logical block size of a block device (BLKSSZGET); 512 for a file. */
+	unsigned dev_lbs;
 	dev_t dev;
 	ino_t ino;
 	uint8_t id[BLOCK_ID_LEN];
@@ -383,7 +385,13 @@ int block_open(const struct block_spec *spec, struct block_registry *reg,
 			goto err_close;
 		}
 		b->size = bytes;
+		int ssz = 0;
+		if (ioctl(b->fd, BLKSSZGET, &ssz) || ssz < (int)BLOCK_SECTOR_SIZE ||
+		    (ssz & (ssz - 1)) || ssz > (int)BLOCK_MAX_LBS)
+			ssz = 4096; /* unknown: the largest common size is always safe */
+		b->dev_lbs = (unsigned)ssz;
 	} else {
+		b->dev_lbs = BLOCK_SECTOR_SIZE;
 		b->size = (uint64_t)st.st_size;
 	}
 	if (b->size % BLOCK_SECTOR_SIZE) {
@@ -705,9 +713,10 @@ static int write_zeros(struct block_backend *b, uint64_t off, uint64_t len, void
 	return 0;
 }
 
-static bool fallocate_unsupported(int err)
+/* A filesystem or device that lacks the fallocate mode altogether: remember it. */
+static bool fallocate_never(int err)
 {
-	return err == -EOPNOTSUPP || err == -ENOSYS || err == -EINVAL;
+	return err == -EOPNOTSUPP || err == -ENOSYS;
 }
 
 static int block_do_fallocate(struct block_backend *b, int mode, uint64_t off, uint64_t len)
@@ -726,42 +735,57 @@ static int block_do_fallocate(struct block_backend *b, int mode, uint64_t off, u
 }
 
 /* DISCARD (VIRTIO 1.2 §5.2.6.2: the range may read back anything afterwards): punch a
- * hole, keeping the size, so a sparse image gets its space back. For a block device
- * the kernel turns it into a zero-out that may unmap. UNSUPP where it cannot. */
+ * hole, keeping the size, so a sparse image gets its space back. A block device takes
+ * whole logical blocks only (the kernel turns the punch into a zero-out that may
+ * unmap): discard is a hint, so the partly covered blocks at the ends are skipped.
+ * UNSUPP where the host cannot. */
 static int block_do_discard(struct block_backend *b, const struct block_req *req)
 {
+	uint64_t start = req->offset, end = req->offset + req->len;
+
 	if (atomic_load(&b->no_punch))
 		return -EOPNOTSUPP;
-	int ret = block_do_fallocate(b, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				     req->offset, req->len);
-	if (fallocate_unsupported(ret)) {
-		atomic_store(&b->no_punch, true);
-		return -EOPNOTSUPP;
+	if (b->is_blkdev) {
+		start = (start + b->dev_lbs - 1) & ~((uint64_t)b->dev_lbs - 1);
+		end &= ~((uint64_t)b->dev_lbs - 1);
+		if (end <= start)
+			return 0;
 	}
+	int ret = block_do_fallocate(b, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, start,
+				     end - start);
+	if (fallocate_never(ret))
+		atomic_store(&b->no_punch, true);
+	if (fallocate_never(ret) || ret == -EINVAL)
+		return -EOPNOTSUPP;
 	return ret;
 }
 
 /* WRITE_ZEROES: with MAY_UNMAP a punched hole (reads as zeros, frees space); without
  * it, or where punching fails, FALLOC_FL_ZERO_RANGE (allocated zeros); where neither
- * exists, plain writes of zeros. Never UNSUPP. */
+ * works — or a block device is asked for part of a logical block — plain writes of
+ * zeros. Never UNSUPP. */
 static int block_do_write_zeroes(struct block_backend *b, const struct block_req *req,
 				 void *scratch)
 {
 	int ret;
 
+	if (b->is_blkdev && ((req->offset | req->len) & (b->dev_lbs - 1)))
+		return write_zeros(b, req->offset, req->len, scratch);
 	if ((req->flags & BLOCK_REQ_MAY_UNMAP) && !atomic_load(&b->no_punch)) {
 		ret = block_do_fallocate(b, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					 req->offset, req->len);
-		if (!fallocate_unsupported(ret))
+		if (!fallocate_never(ret) && ret != -EINVAL)
 			return ret;
-		atomic_store(&b->no_punch, true);
+		if (fallocate_never(ret))
+			atomic_store(&b->no_punch, true);
 	}
 	if (!atomic_load(&b->no_zero_range)) {
 		ret = block_do_fallocate(b, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
 					 req->offset, req->len);
-		if (!fallocate_unsupported(ret))
+		if (!fallocate_never(ret) && ret != -EINVAL)
 			return ret;
-		atomic_store(&b->no_zero_range, true);
+		if (fallocate_never(ret))
+			atomic_store(&b->no_zero_range, true);
 	}
 	return write_zeros(b, req->offset, req->len, scratch);
 }

@@ -4,7 +4,8 @@
  * buffers with a forced 4 KiB alignment (read-modify-write of shared blocks under
  * concurrency), range checks that never touch the file, discard/write-zeroes space
  * accounting, exactly-once completion under load, and host errors (EFBIG from
- * RLIMIT_FSIZE; ENOSPC from a tiny tmpfs in a private mount namespace when allowed). */
+ * RLIMIT_FSIZE; ENOSPC from a tiny tmpfs in a private mount namespace when allowed),
+ * and a host block device (a loop device with 4 KiB sectors, when we may make one). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -14,6 +15,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -754,7 +757,7 @@ TEST(block_host_error_enospc)
 		char dir[] = "/tmp/isola-block-mnt-XXXXXX";
 		if (!mkdtemp(dir))
 			_exit(20);
-		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		if (unshare(CLONE_NEWNS) || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
 		    mount("tmpfs", dir, "tmpfs", 0, "size=256k")) {
 			rmdir(dir);
 			_exit(77);
@@ -789,4 +792,107 @@ TEST(block_host_error_enospc)
 		fprintf(stderr, "  note: no private mount namespace here; ENOSPC not tested\n");
 	else
 		CHECK_EQ(WEXITSTATUS(st), 0);
+}
+
+/* ---- A host block device ------------------------------------------------------- */
+
+/* Attaches backing to a free loop device with 4 KiB logical sectors, detached by the
+ * kernel when its last user closes it (LO_FLAGS_AUTOCLEAR). Returns the loop fd (keep
+ * it open while testing) and its path, or -1 when this host does not let us. */
+static int loop_attach(const char *backing, char *dev, size_t devlen)
+{
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
+		return -1;
+	int bfd = open(backing, O_RDWR | O_CLOEXEC);
+	for (int tries = 0; bfd >= 0 && tries < 5; tries++) {
+		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+		if (n < 0)
+			break;
+		snprintf(dev, devlen, "/dev/loop%d", n);
+		int lfd = open(dev, O_RDWR | O_CLOEXEC);
+		if (lfd < 0)
+			break;
+		struct loop_config cfg = { .fd = (uint32_t)bfd, .block_size = 4096 };
+		cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+		if (ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0) {
+			close(bfd);
+			close(ctl);
+			return lfd;
+		}
+		close(lfd); /* raced with another user of loop devices: try the next */
+	}
+	if (bfd >= 0)
+		close(bfd);
+	close(ctl);
+	return -1;
+}
+
+TEST(block_host_block_device)
+{
+	char path[64], dev[32], err[256] = "";
+	make_image(path, sizeof(path), 4 << 20);
+	int lfd = loop_attach(path, dev, sizeof(dev));
+	if (lfd < 0) {
+		fprintf(stderr, "  note: cannot create a loop device here; block devices not "
+			"tested\n");
+		unlink(path);
+		return;
+	}
+	struct block_registry reg = { 0 };
+	struct block_backend *b = NULL, *b2 = NULL;
+	uint8_t *pat = aligned_alloc(4096, 16384), *buf = aligned_alloc(4096, 16384);
+	fill(pat, 16384, 9);
+
+	CHECK_EQ(open_img(dev, false, BLOCK_CACHE_WRITEBACK, &reg, &b, err), 0);
+	if (!b)
+		goto out;
+	CHECK_EQ(block_capacity(b), 4 << 20);
+	CHECK_EQ(open_img(dev, true, BLOCK_CACHE_WRITEBACK, &reg, &b2, err), -EBUSY);
+	CHECK(strstr(err, "same image"));
+	/* 512-byte requests on 4 KiB sectors go through the page cache. */
+	CHECK_EQ(rw1(b, BLOCK_OP_WRITE, 0, pat, 16384), 0);
+	CHECK_EQ(rw1(b, BLOCK_OP_WRITE, 512, pat + 8192, 512), 0);
+	CHECK_EQ(rw1(b, BLOCK_OP_READ, 0, buf, 1024), 0);
+	CHECK(memcmp(buf, pat, 512) == 0 && memcmp(buf + 512, pat + 8192, 512) == 0);
+	CHECK_EQ(run_req(b, BLOCK_OP_FLUSH, 0, NULL, 0, 0, 0), 0);
+	block_close(b);
+	b = NULL;
+
+	/* cache=none: O_DIRECT needs 4 KiB here; sub-block requests are RMWs. */
+	struct block_spec spec = { .path = dev, .cache = BLOCK_CACHE_NONE };
+	CHECK_EQ(block_open(&spec, &reg, &b, err, sizeof(err)), 0);
+	if (!b)
+		goto out;
+	CHECK_EQ(block_logical_block_size(b), 4096);
+	fill(pat, 16384, 10);
+	CHECK_EQ(rw1(b, BLOCK_OP_WRITE, 0, pat, 16384), 0);
+	CHECK_EQ(rw1(b, BLOCK_OP_WRITE, 1024, pat + 8192 + 1, 512), 0); /* unaligned too */
+	CHECK_EQ(rw1(b, BLOCK_OP_READ, 512, buf + 1, 1536), 0);
+	CHECK(memcmp(buf + 1, pat + 512, 512) == 0);
+	CHECK(memcmp(buf + 513, pat + 8193, 512) == 0);
+	CHECK(memcmp(buf + 1025, pat + 1536, 512) == 0);
+
+	/* Write-zeroes of part of a sector and of whole sectors. */
+	CHECK_EQ(run_req(b, BLOCK_OP_WRITE_ZEROES, 512, NULL, 0, 512, 0), 0);
+	CHECK_EQ(run_req(b, BLOCK_OP_WRITE_ZEROES, 8192, NULL, 0, 4096, BLOCK_REQ_MAY_UNMAP), 0);
+	CHECK_EQ(rw1(b, BLOCK_OP_READ, 0, buf, 16384), 0);
+	CHECK(memcmp(buf, pat, 512) == 0 && all_zero(buf + 512, 512));
+	CHECK(all_zero(buf + 8192, 4096) && memcmp(buf + 12288, pat + 12288, 4096) == 0);
+	/* Discard covers whole sectors only: [512, 4096) is left, [4096, 8192) goes. */
+	int ret = run_req(b, BLOCK_OP_DISCARD, 512, NULL, 0, 8192 - 512, 0);
+	CHECK(ret == 0 || ret == -EOPNOTSUPP);
+	CHECK_EQ(rw1(b, BLOCK_OP_READ, 0, buf, 8192), 0);
+	CHECK(memcmp(buf, pat, 512) == 0 && all_zero(buf + 512, 512) &&
+	      memcmp(buf + 1024, pat + 8193, 512) == 0 &&
+	      memcmp(buf + 1536, pat + 1536, 2560) == 0);
+	if (ret == 0)
+		CHECK(all_zero(buf + 4096, 4096));
+	CHECK_EQ(run_req(b, BLOCK_OP_FLUSH, 0, NULL, 0, 0, 0), 0);
+	block_close(b);
+out:
+	close(lfd);
+	free(pat);
+	free(buf);
+	unlink(path);
 }
