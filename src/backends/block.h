@@ -104,8 +104,11 @@ struct block_req {
 };
 
 /* Opens spec->path and checks it. On failure returns -errno and writes one line for
- * the user into err (e.g. "disk.img: the same image is already open as ..."); nothing
- * is left open. Takes an advisory lock (see block_raw.c: QEMU-compatible OFD byte
+ * the user into err, naming the file and what to do; nothing is left open:
+ *   -ENOENT  missing image            -EINVAL  not a regular file or block device,
+ *   -EACCES/-EROFS/-EPERM  a read-only      size not a multiple of 512, id too long,
+ *            file asked read-write             no O_DIRECT for cache=none
+ *   -EBUSY   the same image twice in `reg`, or locked by another isola or QEMU Takes an advisory lock (see block_raw.c: QEMU-compatible OFD byte
  * locks) so that another isola or QEMU cannot write the image at the same time. */
 int block_open(const struct block_spec *spec, struct block_registry *reg,
 	       struct block_backend **out, char *err, size_t errlen)
