@@ -240,6 +240,7 @@ struct soft_cpu {
 	/* MSRs (FS/GS base live in seg[].base) */
 	uint64_t apic_base, star, lstar, cstar, sfmask, kernel_gs_base;
 	uint64_t tsc_offset, tsc_aux, pat, misc_enable, mtrr_def_type;
+	uint64_t tsc_adjust; /* IA32_TSC_ADJUST: what writes to the TSC added (SDM Vol. 3B §18.17.3) */
 	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
 	/* SSE and x87 (x87 is storage only so far: FXSAVE image fields) */
 	uint8_t xmm[16][16] __attribute__((aligned(16)));

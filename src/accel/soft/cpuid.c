@@ -13,7 +13,9 @@
  *                        PGE(13) CMOV(15) PAT(16) CLFSH(19) MMX(23) FXSR(24)
  *                        SSE(25) SSE2(26)
  *  2           EAX       0x01 (no cache descriptors)
- *  3-0x14      all       0 (no cache/topology/PMU/XSAVE information)
+ *  3-6         all       0 (no cache/topology/power information)
+ *  7           EBX       TSC_ADJUST(1) (subleaf 0; EAX 0: no other subleaf)
+ *  8-0x14      all       0 (no topology/PMU/XSAVE information)
  *  0x15        EAX/EBX/ECX  1 / 1 / 1 GHz: the TSC runs at the crystal's 1 GHz.
  *              The crystal is also the local APIC timer's input (LAPIC_BUS_HZ,
  *              devices/lapic.h): Linux takes lapic_timer_period from this leaf
@@ -72,6 +74,10 @@ void soft_cpuid(const struct soft_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_
 	case 2:
 		out[0] = 1;
 		break;
+	case 7:
+		if (sub == 0)
+			out[1] = 1u << 1;
+		break;
 	case 0x15:
 		out[0] = 1;
 		out[1] = 1;
@@ -109,5 +115,4 @@ void soft_cpuid(const struct soft_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_
 	default:
 		break;
 	}
-	(void)sub;
 }

@@ -1,6 +1,6 @@
 /* Model-specific registers of the soft CPU and its time-stamp counter.
  *
- * Implemented (SDM Vol. 4 numbering): TSC, APIC_BASE, MTRRcap, SYSENTER_*,
+ * Implemented (SDM Vol. 4 numbering): TSC, TSC_ADJUST, APIC_BASE, MTRRcap, SYSENTER_*,
  * MISC_ENABLE, PAT, MTRRdefType, EFER, STAR, LSTAR, CSTAR, SFMASK, FS_BASE,
  * GS_BASE, KERNEL_GS_BASE, TSC_AUX, plus PLATFORM_ID and BIOS_SIGN_ID (the
  * microcode revision) which Linux reads unconditionally on Intel CPUs. Any
@@ -8,13 +8,18 @@
  *
  * The TSC runs at SOFT_TSC_HZ (1 GHz) from the host's CLOCK_MONOTONIC, plus
  * an offset that writes to IA32_TSC adjust; CPUID leaves 0x15/0x16 announce
- * the frequency so a guest never needs to calibrate it against a slow PIT. */
+ * the frequency so a guest never needs to calibrate it against a slow PIT.
+ * IA32_TSC_ADJUST (CPUID.7.0:EBX[1]) follows every write to the TSC and moves
+ * the TSC when written itself; with it (and the invariant TSC) Linux trusts
+ * the TSC instead of checking it against a jiffies watchdog that a slow CPU
+ * makes lose ticks. */
 #include <time.h>
 
 #include "accel/soft/cpu.h"
 
 #define MSR_IA32_TSC            0x10
 #define MSR_IA32_PLATFORM_ID    0x17
+#define MSR_IA32_TSC_ADJUST     0x3b
 #define MSR_IA32_APIC_BASE      0x1b
 #define MSR_IA32_BIOS_SIGN_ID   0x8b
 #define MSR_IA32_MTRRCAP        0xfe
@@ -47,6 +52,7 @@ int soft_rdmsr(struct soft_cpu *cpu, uint32_t msr, uint64_t *v)
 	switch (msr) {
 	case MSR_IA32_TSC: *v = soft_rdtsc(cpu); break;
 	case MSR_IA32_PLATFORM_ID: *v = 0; break;
+	case MSR_IA32_TSC_ADJUST: *v = cpu->tsc_adjust; break;
 	case MSR_IA32_APIC_BASE: *v = cpu->apic_base; break;
 	case MSR_IA32_BIOS_SIGN_ID: *v = 0; break;
 	case MSR_IA32_MTRRCAP: *v = 0; break; /* no variable/fixed ranges, no WC */
@@ -84,9 +90,15 @@ static bool pat_valid(uint64_t v)
 int soft_wrmsr(struct soft_cpu *cpu, uint32_t msr, uint64_t v)
 {
 	switch (msr) {
-	case MSR_IA32_TSC:
-		cpu->tsc_offset = 0;
-		cpu->tsc_offset = v - soft_rdtsc(cpu);
+	case MSR_IA32_TSC: {
+		uint64_t delta = v - soft_rdtsc(cpu);
+		cpu->tsc_offset += delta;
+		cpu->tsc_adjust += delta;
+		break;
+	}
+	case MSR_IA32_TSC_ADJUST:
+		cpu->tsc_offset += v - cpu->tsc_adjust;
+		cpu->tsc_adjust = v;
 		break;
 	case MSR_IA32_APIC_BASE:
 		/* BSP (8), x2APIC enable (10, not offered), global enable (11),

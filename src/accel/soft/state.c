@@ -15,7 +15,8 @@
 #include "accel/soft/cpu.h"
 #include "snapshot.h"
 
-#define SCPU_VERSION 1
+/* Version 2 adds IA32_TSC_ADJUST and the NMI state; version 1 is read too. */
+#define SCPU_VERSION 2
 
 static void save_seg(struct snap_writer *w, const struct x86_segment *s)
 {
@@ -105,6 +106,9 @@ void soft_cpu_save(const struct soft_cpu *c, struct snap_writer *w)
 		snap_u8(w, c->mmio_replay[i].size);
 		snap_bytes(w, c->mmio_replay[i].data, 8);
 	}
+	snap_u64(w, c->tsc_adjust);
+	snap_u8(w, c->nmi_pending);
+	snap_u8(w, c->nmi_blocked);
 	snap_end(w);
 }
 
@@ -128,6 +132,8 @@ static void commit(struct soft_cpu *cpu, const struct soft_cpu *c)
 	cpu->misc_enable = c->misc_enable, cpu->mtrr_def_type = c->mtrr_def_type;
 	cpu->sysenter_cs = c->sysenter_cs, cpu->sysenter_esp = c->sysenter_esp;
 	cpu->sysenter_eip = c->sysenter_eip;
+	cpu->tsc_adjust = c->tsc_adjust;
+	cpu->nmi_pending = c->nmi_pending, cpu->nmi_blocked = c->nmi_blocked;
 	memcpy(cpu->xmm, c->xmm, sizeof(cpu->xmm));
 	cpu->mxcsr = c->mxcsr;
 	cpu->fcw = c->fcw, cpu->fsw = c->fsw, cpu->ftw = c->ftw;
@@ -144,6 +150,10 @@ static void commit(struct soft_cpu *cpu, const struct soft_cpu *c)
 	cpu->mmio_replay_pos = 0;
 	cpu->mmio_wait = c->mmio_wait;
 	cpu->exit_after_commit = false;
+	/* The local APIC was restored on its own (the irqchip device): look
+	 * at what it holds for this vCPU before the next instruction. */
+	cpu->events_seq = atomic_load(&cpu->wake_seq) - 1;
+	atomic_store(&cpu->irq_pending, true);
 	soft_mode_changed(cpu);
 	soft_tlb_flush(cpu, true);
 	/* Guest memory may have been restored behind the cache's back. */
@@ -157,7 +167,7 @@ static int read_state(struct soft_cpu *c, struct snap_reader *r)
 	int rc = snap_open(r, "SCPU", &version);
 	if (rc)
 		return rc;
-	if (version != SCPU_VERSION)
+	if (version != 1 && version != SCPU_VERSION)
 		return -EINVAL;
 	(void)snap_get_u32(r); /* index: the restoring vCPU keeps its own */
 	for (int i = 0; i < X86_NR_GPRS; i++)
@@ -218,6 +228,11 @@ static int read_state(struct soft_cpu *c, struct snap_reader *r)
 		snap_get_bytes(r, c->mmio_replay[i].data, 8);
 		if (c->mmio_replay[i].size > 8)
 			return -EINVAL;
+	}
+	if (version >= 2) {
+		c->tsc_adjust = snap_get_u64(r);
+		c->nmi_pending = snap_get_u8(r) & 1;
+		c->nmi_blocked = snap_get_u8(r) & 1;
 	}
 	return r->error;
 }
