@@ -145,3 +145,48 @@ TEST(soft_apic_init_sipi_starts_ap)
 }
 
 #endif /* HAVE_ZYDIS */
+
+#ifdef HAVE_ZYDIS
+
+/* IA32_TSC_ADJUST follows writes to the TSC and moves the TSC when written
+ * (SDM Vol. 3B §18.17.3); CPUID announces it, and leaf 0xB describes one
+ * package with a core per vCPU. */
+TEST(soft_tsc_adjust_and_topology)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	struct soft_cpu *cpu = t.cpu;
+	uint64_t v = 1, tsc;
+	uint32_t r[4];
+
+	soft_cpuid(cpu, 7, 0, r);
+	CHECK(r[1] & (1u << 1));
+	CHECK_EQ(soft_rdmsr(cpu, 0x3b, &v), SOFT_OK);
+	CHECK_EQ(v, 0);
+	/* Set the TSC 1e12 ticks ahead: TSC_ADJUST says so. */
+	CHECK_EQ(soft_rdmsr(cpu, 0x10, &tsc), SOFT_OK);
+	CHECK_EQ(soft_wrmsr(cpu, 0x10, tsc + 1000000000000ull), SOFT_OK);
+	CHECK_EQ(soft_rdmsr(cpu, 0x3b, &v), SOFT_OK);
+	CHECK(v >= 1000000000000ull - 1000000000ull && v <= 1000000000000ull);
+	/* Writing TSC_ADJUST back to 0 takes the TSC back by as much. */
+	CHECK_EQ(soft_wrmsr(cpu, 0x3b, 0), SOFT_OK);
+	CHECK_EQ(soft_rdmsr(cpu, 0x10, &v), SOFT_OK);
+	CHECK(v >= tsc && v < tsc + 1000000000ull);
+
+	t.svm.nr_cpus = 3;
+	cpu->index = 2;
+	soft_cpuid(cpu, 0xb, 0, r);
+	CHECK_EQ(r[1], 1);
+	CHECK_EQ(r[2], 0x100);
+	CHECK_EQ(r[3], 2);
+	soft_cpuid(cpu, 0xb, 1, r);
+	CHECK_EQ(r[0], 2); /* 3 cores: the package ID is APIC ID >> 2 */
+	CHECK_EQ(r[1], 3);
+	CHECK_EQ(r[2], 0x201);
+	soft_cpuid(cpu, 0xb, 2, r);
+	CHECK_EQ(r[1], 0);
+	CHECK_EQ((r[2] >> 8) & 0xff, 0);
+	tenv_destroy(&t);
+}
+
+#endif /* HAVE_ZYDIS */

@@ -215,6 +215,9 @@ struct soft_vm {
 	 * even), so every cached copy sees a different generation and drops it. */
 	_Atomic uint32_t *page_gen;
 	uint64_t nr_pages;
+	/* vCPUs in the VM (1 after soft_vm_init): one package of that many
+	 * cores, as CPUID leaf 0xB tells the guest. */
+	unsigned nr_cpus;
 };
 
 /* ---- the CPU ---- */

@@ -15,7 +15,15 @@
  *  2           EAX       0x01 (no cache descriptors)
  *  3-6         all       0 (no cache/topology/power information)
  *  7           EBX       TSC_ADJUST(1) (subleaf 0; EAX 0: no other subleaf)
- *  8-0x14      all       0 (no topology/PMU/XSAVE information)
+ *  8-0xa       all       0 (no PMU information)
+ *  0xb         topology: one package of N cores (N vCPUs), one thread each.
+ *              Subleaf 0 (SMT): EAX 0, EBX 1, ECX 0x100; subleaf 1 (core):
+ *              EAX = bits to shift the APIC ID right for the package ID
+ *              (ceil(log2 N)), EBX N, ECX 0x201; subleaf >= 2: ECX = subleaf
+ *              (level type 0, invalid). EDX = APIC ID = vCPU index. Without
+ *              it Linux puts every CPU in its own package and re-measures
+ *              the delay loop on each.
+ *  0xc-0x14    all       0 (no XSAVE information)
  *  0x15        EAX/EBX/ECX  1 / 1 / 1 GHz: the TSC runs at the crystal's 1 GHz.
  *              The crystal is also the local APIC timer's input (LAPIC_BUS_HZ,
  *              devices/lapic.h): Linux takes lapic_timer_period from this leaf
@@ -78,6 +86,23 @@ void soft_cpuid(const struct soft_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_
 		if (sub == 0)
 			out[1] = 1u << 1;
 		break;
+	case 0xb: {
+		unsigned n = cpu->vm && cpu->vm->nr_cpus ? cpu->vm->nr_cpus : 1, shift = 0;
+		while ((1u << shift) < n)
+			shift++;
+		out[3] = (uint32_t)cpu->index;
+		if (sub == 0) {
+			out[1] = 1;
+			out[2] = 1u << 8;
+		} else if (sub == 1) {
+			out[0] = shift;
+			out[1] = n;
+			out[2] = 1 | (2u << 8);
+		} else {
+			out[2] = sub & 0xff;
+		}
+		break;
+	}
 	case 0x15:
 		out[0] = 1;
 		out[1] = 1;

@@ -52,6 +52,7 @@ int soft_vm_init(struct soft_vm *svm, struct guest_mem *mem)
 {
 	memset(svm, 0, sizeof(*svm));
 	svm->mem = mem;
+	svm->nr_cpus = 1;
 	svm->nr_pages = (gm_ram_end(mem) + SOFT_PAGE_SIZE - 1) / SOFT_PAGE_SIZE;
 	if (!svm->nr_pages)
 		return 0;
@@ -114,6 +115,8 @@ static int soft_vm_create(struct vm *vm, struct accel **out, const char **why)
 		free(acc);
 		return rc;
 	}
+	if (vm->cfg.cpus > 1)
+		acc->svm.nr_cpus = vm->cfg.cpus;
 	vm->mem.on_write = soft_on_write;
 	vm->mem.on_write_opaque = &acc->svm;
 	/* From here the accelerator is the VM's: vm_destroy frees it even
