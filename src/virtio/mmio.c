@@ -512,7 +512,10 @@ static int mmio_restore(struct device *dev, struct snap_reader *r)
 	nq = snap_get_u32(r);
 	if (r->error)
 		return r->error;
-	if (nq != vdev->ops->num_queues || (drv_features & ~vdev->device_features))
+	/* Before FEATURES_OK the driver may have written anything into
+	 * DriverFeatures; after it, only offered bits can be there. */
+	if (nq != vdev->ops->num_queues ||
+	    ((status & VIRTIO_STATUS_FEATURES_OK) && (drv_features & ~vdev->device_features)))
 		return -EINVAL;
 	for (unsigned i = 0; i < nq; i++) {
 		q[i].num = snap_get_u32(r);
@@ -539,6 +542,7 @@ static int mmio_restore(struct device *dev, struct snap_reader *r)
 	for (unsigned i = 0; i < nq && rc == 0; i++) {
 		struct virtq *vq = &vdev->vq[i];
 		m->q[i] = q[i];
+		vq->broken = flags[i][1] != 0; /* NEEDS_RESET stops idle queues too */
 		if (!q[i].ready)
 			continue;
 		/* The rings must still be valid in the restored memory. */
