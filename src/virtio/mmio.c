@@ -215,9 +215,17 @@ static void mmio_write_status(struct virtio_mmio *m, uint32_t val)
 	/* NEEDS_RESET is the device's bit: the driver cannot set or clear it. */
 	vdev->status = (uint8_t)((new & ~VIRTIO_STATUS_NEEDS_RESET) |
 				 (old & VIRTIO_STATUS_NEEDS_RESET));
-	if ((vdev->status & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK) &&
-	    vdev->ops->activate)
+	if (!(vdev->status & VIRTIO_STATUS_DRIVER_OK) || (old & VIRTIO_STATUS_DRIVER_OK))
+		return;
+	if (vdev->ops->activate)
 		vdev->ops->activate(vdev);
+	/* Buffers the driver made available before DRIVER_OK were not served
+	 * (§3.1.1: the device uses no buffers before DRIVER_OK) and their
+	 * notification was dropped: serve them now. */
+	for (unsigned i = 0; i < vdev->ops->num_queues; i++)
+		if (m->q[i].ready && !(vdev->status & VIRTIO_STATUS_NEEDS_RESET) &&
+		    virtq_pending(&vdev->vq[i]))
+			vdev->ops->notify(vdev, i);
 }
 
 static void mmio_write_queue_ready(struct virtio_mmio *m, struct mmio_queue *q, uint32_t val)
@@ -228,8 +236,15 @@ static void mmio_write_queue_ready(struct virtio_mmio *m, struct mmio_queue *q, 
 	int rc;
 
 	if (val == 0) {
-		/* Stop using the queue: always allowed, the device must then
-		 * leave its memory alone (§4.2.2.1). */
+		/* Stopping a live queue needs VIRTIO_F_RING_RESET (§2.6.1),
+		 * which is not offered: Linux only writes 0 during setup errors
+		 * or after a reset. Before DRIVER_OK the device must then leave
+		 * the queue's memory alone (§4.2.2.1). */
+		if (vdev->status & VIRTIO_STATUS_DRIVER_OK) {
+			mmio_log(m, "%s: queue %u disabled while the device is live; ignored",
+				 vdev->ops->name, qi);
+			return;
+		}
 		q->ready = false;
 		virtq_reset(vq);
 		return;
@@ -606,6 +621,7 @@ struct device *virtio_mmio_create(struct guest_mem *mem, const struct irq_router
 		return NULL;
 	}
 	m->vdev.transport = &mmio_transport_ops;
+	m->vdev.index = p->index;
 	m->vdev.transport_opaque = m;
 	m->irq = (struct irq_line){ .router = router, .gsi = p->gsi };
 	m->p = *p;

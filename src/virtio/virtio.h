@@ -113,6 +113,9 @@ struct virtio_dev {
 
 	const struct virtio_transport_ops *transport;
 	void *transport_opaque;
+	unsigned index;                 /* the transport's device number (ACPI _UID):
+					 * devices use it to make their snapshot
+					 * tags unique */
 	struct ratelimit rl;            /* this device's guest-provoked log lines */
 };
 

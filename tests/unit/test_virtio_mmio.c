@@ -416,9 +416,38 @@ TEST(virtio_mmio_queue_frozen_after_ready)
 	wr(&r, VIRTIO_MMIO_QUEUE_READY, 0);
 	CHECK_EQ(rd(&r, VIRTIO_MMIO_QUEUE_READY), 0);
 	CHECK(!virtio_mmio_vdev(r.dev)->vq[0].enabled);
-	/* Enabling a queue after DRIVER_OK is refused. */
+	/* Enabling a queue after DRIVER_OK is refused, and so is disabling one
+	 * (no VIRTIO_F_RING_RESET). */
+	CHECK_EQ(setup_queue(&r, 1, 8, DESC(1), AVAIL(1), USED(1)), 1);
 	wr(&r, VIRTIO_MMIO_STATUS, rd(&r, VIRTIO_MMIO_STATUS) | VIRTIO_STATUS_DRIVER_OK);
 	CHECK_EQ(setup_queue(&r, 0, 8, DESC(0), AVAIL(0), USED(0)), 0);
+	wr(&r, VIRTIO_MMIO_QUEUE_SEL, 1);
+	CHECK_EQ(rd(&r, VIRTIO_MMIO_QUEUE_READY), 1);
+	wr(&r, VIRTIO_MMIO_QUEUE_READY, 0);
+	CHECK_EQ(rd(&r, VIRTIO_MMIO_QUEUE_READY), 1);
+	CHECK(virtio_mmio_vdev(r.dev)->vq[1].enabled);
+	rig_close(&r);
+}
+
+/* Buffers made available before DRIVER_OK: their notification is dropped,
+ * and they are served when DRIVER_OK arrives. */
+TEST(virtio_mmio_buffers_before_driver_ok)
+{
+	struct rig r;
+	if (rig_open(&r))
+		return;
+	CHECK(negotiate(&r, good_features) & VIRTIO_STATUS_FEATURES_OK);
+	CHECK_EQ(setup_queue(&r, 0, 8, DESC(0), AVAIL(0), USED(0)), 1);
+	put_desc(&r, 0, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
+	offer(&r, 0, 0);
+	wr(&r, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	CHECK_EQ(r.f->notifies, 0);
+	CHECK_EQ(used_idx(&r, 0), 0);
+	wr(&r, VIRTIO_MMIO_STATUS, rd(&r, VIRTIO_MMIO_STATUS) | VIRTIO_STATUS_DRIVER_OK);
+	CHECK_EQ(r.f->activates, 1);
+	CHECK_EQ(r.f->processed, 1);
+	CHECK_EQ(used_idx(&r, 0), 1);
+	CHECK_EQ(r.irq.level, 1);
 	rig_close(&r);
 }
 
@@ -459,8 +488,10 @@ TEST(virtio_mmio_violation_needs_reset)
 	CHECK_EQ(rd(&r, VIRTIO_MMIO_QUEUE_READY), 0);
 	/* And the device works again with fresh rings. */
 	memset(r.avail_idx, 0, sizeof(r.avail_idx));
-	CHECK_EQ(gm_write(&r.mem, AVAIL(0), "\0\0\0\0", 4), 0);
-	CHECK_EQ(gm_write(&r.mem, USED(0), "\0\0\0\0", 4), 0);
+	for (unsigned q = 0; q < 2; q++) {
+		CHECK_EQ(gm_write(&r.mem, AVAIL(q), "\0\0\0\0", 4), 0);
+		CHECK_EQ(gm_write(&r.mem, USED(q), "\0\0\0\0", 4), 0);
+	}
 	bring_up(&r, good_features);
 	put_desc(&r, 0, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
 	offer(&r, 0, 0);
