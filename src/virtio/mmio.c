@@ -6,6 +6,7 @@
  * held, or later from an I/O thread, and an ACK cannot lower the line over
  * a bit set at the same moment. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -647,4 +648,11 @@ int virtio_mmio_attach(struct vm *vm, const struct virtio_mmio_params *p,
 	if (out)
 		*out = virtio_mmio_vdev(dev);
 	return 0;
+}
+
+int virtio_mmio_cmdline_arg(const struct virtio_mmio_params *p, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "virtio_mmio.device=0x%llx@0x%llx:%u:%u",
+			 (unsigned long long)p->len, (unsigned long long)p->base, p->gsi, p->index);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
 }

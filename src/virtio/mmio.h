@@ -17,6 +17,7 @@
 #ifndef ISOLA_VIRTIO_MMIO_H
 #define ISOLA_VIRTIO_MMIO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "device.h"
@@ -86,6 +87,14 @@ struct device *virtio_mmio_create(struct guest_mem *mem, const struct irq_router
 int virtio_mmio_attach(struct vm *vm, const struct virtio_mmio_params *p,
 		       const struct virtio_device_ops *ops, void *opaque, uint64_t features,
 		       struct virtio_dev **out) __attribute__((warn_unused_result));
+
+/* The kernel command-line form of a device,
+ * "virtio_mmio.device=<len>@<base>:<gsi>:<index>" (Linux
+ * Documentation/admin-guide/kernel-parameters.txt), for kernels built with
+ * CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES. Give a kernel one description only:
+ * this or the DSDT, or it probes the window twice (the second fails with
+ * -EBUSY). Length written (without the NUL) or -ENOSPC. */
+int virtio_mmio_cmdline_arg(const struct virtio_mmio_params *p, char *buf, size_t len);
 
 /* The transport-independent part of a virtio-mmio device. */
 struct virtio_dev *virtio_mmio_vdev(struct device *dev);

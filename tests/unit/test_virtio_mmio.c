@@ -600,6 +600,14 @@ TEST(virtio_mmio_snapshot)
 	rig_close(&r);
 }
 
+TEST(virtio_mmio_cmdline)
+{
+	char buf[64];
+	CHECK_EQ(virtio_mmio_cmdline_arg(&params, buf, sizeof(buf)), 40);
+	CHECK(!strcmp(buf, "virtio_mmio.device=0x200@0xd0000000:16:3"));
+	CHECK_EQ(virtio_mmio_cmdline_arg(&params, buf, 40), -ENOSPC);
+}
+
 /* ---- ACPI ------------------------------------------------------------------ */
 
 /* iasl -on (no name optimisation) output for
