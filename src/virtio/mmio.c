@@ -258,7 +258,8 @@ static void mmio_write_queue_ready(struct virtio_mmio *m, struct mmio_queue *q, 
 	}
 	if (!(vdev->status & VIRTIO_STATUS_FEATURES_OK)) {
 		/* The queue's format depends on EVENT_IDX/INDIRECT_DESC. */
-		mmio_log(m, "%s: queue %u enabled before FEATURES_OK; ignored", vdev->ops->name, qi);
+		mmio_log(m, "%s: queue %u enabled before FEATURES_OK; ignored", vdev->ops->name,
+			 qi);
 		return;
 	}
 	rc = virtq_setup(vq, vdev->mem, q->num > 0xffff ? 0 : (uint16_t)q->num,
@@ -607,7 +608,8 @@ static const struct device_ops virtio_mmio_ops = {
 
 struct device *virtio_mmio_create(struct guest_mem *mem, const struct irq_router *router,
 				  const struct virtio_mmio_params *p,
-				  const struct virtio_device_ops *ops, void *opaque, uint64_t features)
+				  const struct virtio_device_ops *ops, void *opaque,
+				  uint64_t features)
 {
 	struct virtio_mmio *m;
 

@@ -80,7 +80,8 @@ struct virtio_mmio_params {
  * becomes the transport's (freed by ops->destroy) on success. */
 struct device *virtio_mmio_create(struct guest_mem *mem, const struct irq_router *router,
 				  const struct virtio_mmio_params *p,
-				  const struct virtio_device_ops *ops, void *opaque, uint64_t features);
+				  const struct virtio_device_ops *ops, void *opaque,
+				  uint64_t features);
 
 /* Create, add to the VM (vm_add_device) and claim the window on vm->mmio.
  * 0 or -errno. */
