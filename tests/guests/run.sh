@@ -16,7 +16,7 @@ GDIR=$BUILD/guests
 ACCELS=${GUEST_ACCELS:-kvm soft}
 SCALE=${GUEST_TIMEOUT_SCALE:-1}
 case $SCALE in ''|*[!0-9]*|0) SCALE=1 ;; esac
-ALL_GUESTS="hello entry cpuid uart apic timers exceptions lapic_timer irq_routing smp insn memprobe unclaimed rtc acpi hostile poweroff reset reset_i8042 triple"
+ALL_GUESTS="hello entry cpuid uart apic timers exceptions lapic_timer irq_routing smp insn memprobe unclaimed rtc acpi hostile hostile_irqchip poweroff reset reset_i8042 triple"
 GUESTS=${GUESTS:-$ALL_GUESTS}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/isola-guests.XXXXXX") || exit 0
@@ -59,6 +59,7 @@ case_spec() {
 	unclaimed) ;;
 	rtc)       G_ARGS=(--cmdline "host_time=$(date -u +%s)"); G_TIMEOUT=90 ;;
 	hostile)   G_TIMEOUT=300 ;;  # ~40 s on kvm over PVM here
+	hostile_irqchip) ;;
 	acpi)      # ends in the S5 power-off its tables describe
 		G_ARGS=(--cmdline expect_cpus=1)
 		G_STATUS=0 G_PASSLINE= G_STDOUT_RE='^ACPI tables valid; powering off' ;;
