@@ -115,9 +115,12 @@ fi
 # (-r) declares that it tolerates writers and gets in either way, as it does next to a
 # writing QEMU: that is QEMU's rule for its readers, not something isola can refuse.
 for mode in rw ro; do
-	"$helper" hold "$img" $mode >"$dir/hold.out" 2>&1 &
+	# A file per mode: the background shell truncates it only when it gets
+	# to run, so a shared file could still show the last holder's OPEN.
+	rm -f "$dir/hold-$mode.out"
+	"$helper" hold "$img" $mode >"$dir/hold-$mode.out" 2>&1 &
 	hpid=$!
-	wait_line "$dir/hold.out" OPEN
+	wait_line "$dir/hold-$mode.out" OPEN
 	"$qemu_io" -f raw -c 'read 0 512' "$img" >"$dir/qio.out" 2>&1
 	qrw=$?
 	"$qemu_io" -r -f raw -c 'read 0 512' "$img" >"$dir/qio-ro.out" 2>&1
