@@ -190,3 +190,49 @@ TEST(soft_tsc_adjust_and_topology)
 }
 
 #endif /* HAVE_ZYDIS */
+
+#ifdef HAVE_ZYDIS
+
+/* An NMI from the ICR is taken with IF clear; a second one sent from its
+ * handler waits for the IRET (SDM Vol. 3A §6.7.1), then runs the handler
+ * again. */
+TEST(soft_apic_nmi_blocked_until_iret)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	struct irqchip *c = chip_for(1);
+	chip_connect(c, t.cpu);
+	t.cpu->apic_base = APIC_TEST_BASE | SOFT_APIC_BASE_EN | SOFT_APIC_BASE_BSP;
+	soft_apic_base_changed(t.cpu);
+
+	/* SVR = 0x1ff ; ICR high = 0 ; ICR = NMI to APIC 0 ; out 0x80, al */
+	static const uint8_t code[] = {
+		0xc7, 0x04, 0x25, 0xf0, 0x00, 0x80, 0x00, 0xff, 0x01, 0x00, 0x00, 0xc7,
+		0x04, 0x25, 0x10, 0x03, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc7, 0x04,
+		0x25, 0x00, 0x03, 0x80, 0x00, 0x00, 0x44, 0x00, 0x00, 0xe6, 0x80,
+	};
+	/* inc r9 ; cmp r9, 1 ; jne 1f ; ICR = NMI to APIC 0 ; mov r10, r9 ;
+	 * 1: iretq */
+	static const uint8_t handler[] = {
+		0x49, 0xff, 0xc1, 0x49, 0x83, 0xf9, 0x01, 0x75, 0x0e, 0xc7, 0x04, 0x25,
+		0x00, 0x03, 0x80, 0x00, 0x00, 0x44, 0x00, 0x00, 0x4d, 0x89, 0xca, 0x48,
+		0xcf,
+	};
+	tenv_load(&t, TEST_HANDLER, handler, sizeof(handler));
+	tenv_gate(&t, EXC_NMI, TEST_HANDLER, 0, 0);
+	t.cpu->rflags = X86_RFLAGS_FIXED; /* IF clear: NMIs come anyway */
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_IO);
+	CHECK_EQ(t.exit.io.port, 0x80);
+	CHECK_EQ(t.cpu->gpr[X86_R9], 2);  /* two NMIs */
+	CHECK_EQ(t.cpu->gpr[X86_R10], 1); /* the second waited for the IRET */
+	CHECK(!t.cpu->nmi_blocked);
+	CHECK(!t.cpu->nmi_pending);
+
+	soft_cpu_destroy(t.cpu);
+	free(t.cpu);
+	t.cpu = NULL;
+	chip_destroy(c);
+	tenv_destroy(&t);
+}
+
+#endif /* HAVE_ZYDIS */
