@@ -326,6 +326,14 @@ static void kvm_error(struct vcpu_exit *e, const char *what, uint64_t a, uint64_
 	e->error.detail[2] = e->error.detail[3] = 0;
 }
 
+/* Exits that carry nothing but their kind (stored + 1: 0 = not simple). */
+static const uint8_t kvm_simple_exits[] = {
+	[KVM_EXIT_HLT] = VCPU_EXIT_HALT + 1,
+	[KVM_EXIT_SHUTDOWN] = VCPU_EXIT_SHUTDOWN + 1,
+	[KVM_EXIT_INTR] = VCPU_EXIT_KICKED + 1,
+	[KVM_EXIT_DEBUG] = VCPU_EXIT_DEBUG + 1,
+};
+
 static int kvm_vcpu_run(struct vcpu *v, struct vcpu_exit *e)
 {
 	if (!atomic_load_explicit(&v->thread_known, memory_order_acquire)) {
@@ -369,12 +377,6 @@ static int kvm_vcpu_run(struct vcpu *v, struct vcpu_exit *e)
 		e->mmio.is_write = run->mmio.is_write;
 		e->mmio.data = run->mmio.data;
 		return 0;
-	case KVM_EXIT_HLT:
-		e->kind = VCPU_EXIT_HALT;
-		return 0;
-	case KVM_EXIT_SHUTDOWN:
-		e->kind = VCPU_EXIT_SHUTDOWN;
-		return 0;
 	case KVM_EXIT_SYSTEM_EVENT:
 		switch (run->system_event.type) {
 		case KVM_SYSTEM_EVENT_RESET:
@@ -399,13 +401,12 @@ static int kvm_vcpu_run(struct vcpu *v, struct vcpu_exit *e)
 			  run->internal.ndata > 0 ? run->internal.data[0] : 0);
 		return 0;
 	}
-	case KVM_EXIT_INTR:
-		e->kind = VCPU_EXIT_KICKED;
-		return 0;
-	case KVM_EXIT_DEBUG:
-		e->kind = VCPU_EXIT_DEBUG;
-		return 0;
 	default:
+		if (run->exit_reason < sizeof(kvm_simple_exits) / sizeof(kvm_simple_exits[0]) &&
+		    kvm_simple_exits[run->exit_reason]) {
+			e->kind = kvm_simple_exits[run->exit_reason] - 1;
+			return 0;
+		}
 		kvm_error(e, "unexpected KVM exit reason", run->exit_reason, 0);
 		return 0;
 	}
