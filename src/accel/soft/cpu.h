@@ -253,9 +253,9 @@ struct soft_cpu {
 	uint8_t st[8][10];
 	/* interrupt state */
 	bool int_shadow; /* STI / MOV SS: no interrupt before the next instruction ends */
-	/* Activity state (SDM Vol. 3A §9.4): an application processor waits
-	 * for a startup IPI after RESET/INIT; the interrupt controllers (to
-	 * come) end the wait by setting SOFT_ACTIVE and waking the thread. */
+	/* Activity state (SDM Vol. 3A §9.4): HLT, or an application processor
+	 * waiting for a startup IPI after RESET/INIT. The run loop sleeps in
+	 * either until woken; soft_take_events() (intr.c) ends them. */
 	uint8_t activity;
 	struct soft_intc intc;
 	atomic_bool irq_pending;
