@@ -53,6 +53,7 @@ $(BUILD)/%.o: %.c
 -include tests/guests/guests.mk
 -include tests/fuzz/fuzz.mk
 -include tests/integration/block.mk
+-include tests/difftest/difftest.mk
 
 # Install the Debian packages isola, its tests and its guest kit need (as root;
 # does nothing when they are all there).
