@@ -20,6 +20,8 @@ TEST(soft_state_save_restore)
 	tenv_load(&b, TEST_CODE, code, sizeof(code));
 	a.cpu->star = 0x0023001000000000ull;
 	a.cpu->seg[X86_GS].base = 0xffff888000000000ull;
+	a.cpu->tsc_adjust = 0x123456789ull; /* version 2 fields */
+	a.cpu->nmi_blocked = true;
 	CHECK_EQ(tenv_exec(&a, code, sizeof(code)), VCPU_EXIT_IO);
 	a.exit.io.data[0] = 0x9c; /* the VMM completes the read ... */
 	a.cpu->kick = true;       /* ... but the vCPU is stopped first */
@@ -45,6 +47,9 @@ TEST(soft_state_save_restore)
 	CHECK_EQ(b.cpu->star, a.cpu->star);
 	CHECK_EQ(b.cpu->seg[X86_GS].base, 0xffff888000000000ull);
 	CHECK_EQ(b.cpu->xmm[3][0], 0x55);
+	CHECK_EQ(b.cpu->tsc_adjust, 0x123456789ull);
+	CHECK(b.cpu->nmi_blocked);
+	CHECK(!b.cpu->nmi_pending);
 	CHECK_EQ(b.cpu->cr3, a.cpu->cr3);
 	CHECK(memcmp(&b.cpu->seg[X86_CS], &a.cpu->seg[X86_CS], sizeof(struct x86_segment)) == 0);
 	/* The restored vCPU finishes the IN with the saved data. */
