@@ -170,6 +170,7 @@ int main(int argc, char **argv)
 	uint64_t seed = 1, count = 1000, start = 0;
 	int grp = -1, max_report = 1;
 	bool excl = true, replay = false, mnemonics = false;
+	const char *dump = NULL; /* --dump FILE: the replayed case's code bytes */
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--all-forms")) {
@@ -189,6 +190,8 @@ int main(int argc, char **argv)
 			count = strtoull(v, NULL, 0);
 		} else if (!strcmp(a, "--start")) {
 			start = strtoull(v, NULL, 0);
+		} else if (!strcmp(a, "--dump")) {
+			dump = v;
 		} else if (!strcmp(a, "--max-report")) {
 			max_report = atoi(v);
 		} else if (!strcmp(a, "--group")) {
@@ -217,6 +220,11 @@ int main(int argc, char **argv)
 	}
 	if (replay) {
 		int rc = run_case(seed, start, grp, excl, stdout);
+		FILE *df = dump ? fopen(dump, "wb") : NULL;
+		if (df) {
+			fwrite(seq.code, 1, seq.len, df);
+			fclose(df);
+		}
 		if (rc == 0) {
 			printf("equal: %" PRIu64 ":%" PRIu64 "\n", seed, start);
 			disasm(stdout, &seq, st_native.rip);
@@ -224,12 +232,19 @@ int main(int argc, char **argv)
 		return rc != 0;
 	}
 	uint64_t runs[G_NR] = { 0 }, fails[G_NR] = { 0 }, errs[G_NR] = { 0 };
+	/* How the native runs ended: at the final UD2, in #DE, otherwise. */
+	uint64_t ends[G_NR][3] = { { 0 } };
 	int reported = 0;
 	for (uint64_t i = start; i < start + count; i++) {
 		int g = dt_case_group(i, grp);
 		FILE *rep = reported < max_report && !fails[g] ? stdout : NULL;
 		int rc = run_case(seed, i, grp, excl, rep);
 		runs[g]++;
+		if (rc >= 0) {
+			bool at_end = st_native.vector == DT_VEC_UD &&
+				      st_native.rip == DT_CODE_VA + seq.off[seq.n - 1];
+			ends[g][at_end ? 0 : st_native.vector == DT_VEC_DE ? 1 : 2]++;
+		}
 		if (rc > 0) {
 			fails[g]++;
 			if (rep)
@@ -243,9 +258,11 @@ int main(int argc, char **argv)
 	for (int g = 0; g < G_NR; g++) {
 		if (!runs[g])
 			continue;
-		fprintf(stderr, "difftest/%s: %" PRIu64 " sequences, %" PRIu64 " mismatches, %"
-			PRIu64 " runner errors (seed %" PRIu64 ")\n", dt_group_name[g], runs[g],
-			fails[g], errs[g], seed);
+		fprintf(stderr, "difftest/%s: %" PRIu64 " sequences (%" PRIu64 " ran to the end, %"
+			PRIu64 " stopped by #DE, %" PRIu64 " by another fault), %" PRIu64
+			" mismatches, %" PRIu64 " runner errors (seed %" PRIu64 ")\n",
+			dt_group_name[g], runs[g], ends[g][0], ends[g][1], ends[g][2], fails[g],
+			errs[g], seed);
 		if (fails[g] || errs[g]) {
 			printf("FAIL: difftest/%s\n", dt_group_name[g]);
 			bad = 1;
@@ -256,6 +273,7 @@ int main(int argc, char **argv)
 	return bad;
 usage:
 	fprintf(stderr, "usage: difftest [--seed N] [--count N] [--start I] [--group NAME] "
-		"[--all-forms] [--max-report N] [--replay SEED:INDEX]\n");
+		"[--all-forms] [--max-report N] [--replay SEED:INDEX [--dump FILE]] "
+		"[--mnemonics]\n");
 	return 2;
 }

@@ -489,6 +489,7 @@ static void gen_shift(struct gen *g)
 		/* SHLD/SHRD r/m, r, imm8/CL (16/32/64 bits). */
 		struct opsz w = pick_sz(g, false);
 		bits = w.sz * 8;
+		cnt = rn(g, 3) == 0 ? rn(g, 2) : rn(g, 3) == 0 ? bits - rn(g, 2) : rn(g, 256);
 		cnt &= bits == 64 ? 63 : 31;
 		if (w.sz == 2 && cnt > 16)
 			cnt = rn(g, 17); /* a count above 16 gives an undefined result */
@@ -630,9 +631,9 @@ static void gen_bit(struct gen *g)
 		op[0] = 0x0f;
 		op[1] = (uint8_t)(0xa3 + k * 8);
 		enc_int(g, w, !rm.mem || k == 0 || rn(g, 2) ? 0 : 0xf0, op, 2, false, r, rm);
-		/* ZF unaffected (Intel); the host here is AMD, whose APM
-		 * leaves it undefined: treat it as undefined. */
-		end(g, ALLF, OF | SF | AF | PF | ZF);
+		/* ZF is unaffected (SDM "BT"); the AMD hosts seen so far
+		 * agree. OF SF AF PF are undefined. */
+		end(g, ALLF & ~ZF, OF | SF | AF | PF);
 		return;
 	}
 	case 2: { /* BT* r/m, imm8 */
@@ -643,7 +644,7 @@ static void gen_bit(struct gen *g)
 		op[1] = 0xba;
 		enc_int(g, w, 0, op, 2, false, (int)k, rm);
 		put(g, (uint8_t)rnd(g));
-		end(g, ALLF, OF | SF | AF | PF | ZF);
+		end(g, ALLF & ~ZF, OF | SF | AF | PF);
 		return;
 	}
 	case 3: case 4: { /* BSF/BSR of a non-zero source (BTS sets a bit first) */
@@ -653,7 +654,7 @@ static void gen_bit(struct gen *g)
 		op[1] = 0xba;
 		enc_int(g, w, 0, op, 2, false, 5, rm);
 		put(g, (uint8_t)rn(g, w.sz * 8));
-		end(g, ALLF, OF | SF | AF | PF | ZF);
+		end(g, ALLF & ~ZF, OF | SF | AF | PF);
 		begin(g);
 		op[1] = rn(g, 2) ? 0xbc : 0xbd;
 		enc_int(g, w, 0, op, 2, false, pick_gpr(g), rm);
