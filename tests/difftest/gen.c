@@ -39,6 +39,11 @@ struct gen {
 	struct dt_seq *s;
 	uint32_t undef;
 	int pushed; /* bytes below DT_STACK_TOP */
+	/* A RIP-relative displacement to fill in when the instruction ends
+	 * (its length is known only then): where, and the address it means. */
+	unsigned patch_pos;
+	uint64_t patch_target;
+	int jcc_depth;
 };
 
 static uint64_t rnd(struct gen *g)
@@ -91,6 +96,11 @@ static void begin(struct gen *g)
  * are left undefined. */
 static void end(struct gen *g, uint32_t writes, uint32_t undef)
 {
+	if (g->patch_pos) {
+		int32_t d = (int32_t)(g->patch_target - (DT_CODE_VA + g->s->len));
+		memcpy(&g->s->code[g->patch_pos], &d, 4);
+		g->patch_pos = 0;
+	}
 	g->undef = (g->undef & ~writes) | undef;
 	g->s->undef_after[g->s->n++] = g->undef;
 }
@@ -105,6 +115,11 @@ struct rm {
 	bool mem;
 	int reg;
 	uint32_t off;
+	/* Memory through registers: [base + index * scale + disp], the
+	 * registers set up by the generator beforehand (index 4: none). */
+	bool regs;
+	int base, index, scale;
+	int32_t disp;
 };
 
 static struct rm rm_reg(int r)
@@ -125,11 +140,24 @@ static void enc(struct gen *g, const uint8_t *pfx, int w, bool force_rex, const 
 	for (; pfx && *pfx; pfx++)
 		put(g, *pfx);
 	uint8_t rex = 0x40 | (w ? 8 : 0) | (regf >= 8 ? 4 : 0) | (!rm.mem && rm.reg >= 8 ? 1 : 0);
+	if (rm.mem && rm.regs)
+		rex |= (rm.index >= 8 ? 2 : 0) | (rm.base >= 8 ? 1 : 0);
 	if (rex != 0x40 || force_rex)
 		put(g, rex);
 	for (unsigned i = 0; i < nop; i++)
 		put(g, op[i]);
-	if (rm.mem) {
+	if (rm.mem && rm.regs) {
+		bool d8 = rm.disp >= -128 && rm.disp < 128;
+		put(g, (uint8_t)((d8 ? 0x44 : 0x84) | ((regf & 7) << 3)));
+		put(g, (uint8_t)((rm.scale << 6) | ((rm.index & 7) << 3) | (rm.base & 7)));
+		put_imm(g, (uint32_t)rm.disp, d8 ? 1 : 4);
+	} else if (rm.mem && rn(g, 4) == 0) {
+		/* RIP-relative: the code is at the same address on both sides. */
+		put(g, (uint8_t)(((regf & 7) << 3) | 5));
+		g->patch_pos = g->s->len;
+		g->patch_target = DT_SCRATCH_VA + rm.off;
+		put_imm(g, 0, 4);
+	} else if (rm.mem) {
 		put(g, (uint8_t)(((regf & 7) << 3) | 4));
 		put(g, 0x25);
 		put_imm(g, DT_SCRATCH_VA + rm.off, 4);
@@ -137,6 +165,8 @@ static void enc(struct gen *g, const uint8_t *pfx, int w, bool force_rex, const 
 		put(g, (uint8_t)(0xc0 | ((regf & 7) << 3) | (rm.reg & 7)));
 	}
 }
+
+static void set_reg(struct gen *g, int r, int32_t v);
 
 /* General register other than RSP (the generator owns RSP). */
 static int pick_gpr(struct gen *g)
@@ -182,6 +212,27 @@ static struct rm pick_rm(struct gen *g, struct opsz o)
 	if (rn(g, 3) == 0)
 		return rm_mem(pick_data(g, o.sz, rn(g, 2) ? o.sz : 1));
 	return rm_reg(pick_reg(g, o));
+}
+
+/* A memory operand addressed through registers, which this emits MOVs to
+ * set up (so call it before the instruction's begin()). */
+static struct rm pick_rm_regs(struct gen *g, unsigned size)
+{
+	struct rm rm = { .mem = true, .regs = true };
+	uint32_t target = pick_data(g, size, rn(g, 2) ? size : 1);
+	rm.base = pick_gpr(g);
+	rm.index = rn(g, 4) == 0 ? 4 : pick_gpr(g);
+	if (rm.index == rm.base)
+		rm.index = 4;
+	rm.scale = (int)rn(g, 4);
+	rm.disp = rn(g, 2) ? (int32_t)rn(g, 256) - 128 : (int32_t)rn(g, 1 << 20) - (1 << 19);
+	int32_t iv = rm.index == 4 ? 0 : (int32_t)rn(g, 64) - 32;
+	int64_t bv = (int64_t)(DT_SCRATCH_VA + target) - rm.disp - ((int64_t)iv << rm.scale);
+	set_reg(g, rm.base, (int32_t)bv);
+	if (rm.index != 4)
+		set_reg(g, rm.index, iv);
+	rm.off = target;
+	return rm;
 }
 
 /* Emit an integer instruction of size o: op[] gets its low bit set for
@@ -230,11 +281,50 @@ static void gen_alu(struct gen *g)
 {
 	struct opsz o = pick_sz(g, true);
 	int r = pick_reg(g, o);
-	struct rm rm = pick_rm(g, o);
+	struct rm rm = rn(g, 8) == 0 ? pick_rm_regs(g, o.sz) : pick_rm(g, o);
+	if (rm.regs && o.legacy) {
+		/* Address registers R8-R15 need a REX, and with one AH..BH
+		 * are SPL..DIL: no high-byte registers here. */
+		o.legacy = false;
+		r = pick_gpr(g);
+	}
 	bool lock = rm.mem && rn(g, 4) == 0;
 	uint8_t op[3];
 	for (;;) {
-		switch (rn(g, 20)) {
+		switch (rn(g, 22)) {
+		case 20: { /* Jcc forward over 1-3 ALU instructions */
+			unsigned cc = rn(g, 16);
+			if (g->jcc_depth || !defined(g, cc_flags(cc)))
+				continue;
+			bool near = rn(g, 3) == 0;
+			begin(g);
+			if (near)
+				put(g, 0x0f);
+			put(g, (uint8_t)((near ? 0x80 : 0x70) + cc));
+			unsigned at = g->s->len;
+			put_imm(g, 0, near ? 4 : 1);
+			end(g, 0, 0);
+			uint32_t u0 = g->undef;
+			g->jcc_depth++;
+			for (unsigned k = 1 + rn(g, 3); k; k--)
+				gen_alu(g);
+			g->jcc_depth--;
+			int32_t rel = (int32_t)(g->s->len - at - (near ? 4 : 1));
+			memcpy(&g->s->code[at], &rel, near ? 4 : 1);
+			/* Either path may have run: flags undefined on either are. */
+			g->undef |= u0;
+			g->s->undef_after[g->s->n - 1] = g->undef;
+			return;
+		}
+		case 21: { /* CMPXCHG8B / CMPXCHG16B m (CPUID.1:ECX[13]): ZF only */
+			bool x16 = rn(g, 2);
+			begin(g);
+			enc(g, rn(g, 3) == 0 ? (const uint8_t[]){ 0xf0, 0 } : NULL, x16, false,
+			    (const uint8_t[]){ 0x0f, 0xc7 }, 2, 1,
+			    rm_mem(pick_data(g, 16, x16 ? 16 : (rn(g, 2) ? 8 : 1))));
+			end(g, ZF, 0);
+			return;
+		}
 		case 0: case 1: case 2: case 3: case 4: {
 			unsigned k = rn(g, 8); /* add or adc sbb and sub xor cmp */
 			if ((k == 2 || k == 3) && !defined(g, CF))
