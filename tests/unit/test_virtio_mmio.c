@@ -2,6 +2,7 @@
  * virtio_mmio driver drives it, with a small fake device behind it, and the
  * DSDT description of virtio-mmio devices (arch/x86/acpi.c). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -597,6 +598,38 @@ TEST(virtio_mmio_snapshot)
 	CHECK(snap_reader_init(&rd_, w.buf, w.len) != 0);
 	snap_writer_free(&w);
 	rig_close(&r2);
+	rig_close(&r);
+}
+
+/* An I/O thread raising used-buffer interrupts while a vCPU reads and ACKs
+ * them: the line must always end up where InterruptStatus says (the ACK
+ * and the raise are serialised by the transport's irq lock). */
+static void *raiser(void *arg)
+{
+	struct device *dev = arg;
+	for (int i = 0; i < 20000; i++)
+		virtio_mmio_notify_used(dev);
+	return NULL;
+}
+
+TEST(virtio_mmio_interrupt_race)
+{
+	struct rig r;
+	pthread_t t;
+	if (rig_open(&r))
+		return;
+	bring_up(&r, good_features);
+	CHECK_EQ(pthread_create(&t, NULL, raiser, r.dev), 0);
+	for (int i = 0; i < 20000; i++) {
+		uint32_t isr = rd(&r, VIRTIO_MMIO_INTERRUPT_STATUS);
+		wr(&r, VIRTIO_MMIO_INTERRUPT_ACK, isr);
+	}
+	pthread_join(t, NULL);
+	uint32_t isr = rd(&r, VIRTIO_MMIO_INTERRUPT_STATUS);
+	CHECK_EQ(virtio_mmio_irq_level(r.dev), isr != 0);
+	CHECK_EQ(r.irq.level, isr != 0);
+	wr(&r, VIRTIO_MMIO_INTERRUPT_ACK, isr);
+	CHECK_EQ(r.irq.level, 0);
 	rig_close(&r);
 }
 
