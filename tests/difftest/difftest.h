@@ -29,6 +29,7 @@
  * all arrive as SIGSEGV/SIGBUS), -1 if the runner failed. */
 #define DT_VEC_DE  0
 #define DT_VEC_UD  6
+#define DT_VEC_XM  19
 #define DT_VEC_MEM 100
 
 struct dt_state {

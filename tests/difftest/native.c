@@ -82,7 +82,7 @@ static const int greg_of[16] = {
 	REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15,
 };
 
-static void on_signal(int sig, siginfo_t *si __attribute__((unused)), void *ucv)
+static void on_signal(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
 	struct dt_state *o = dt_out;
@@ -92,7 +92,11 @@ static void on_signal(int sig, siginfo_t *si __attribute__((unused)), void *ucv)
 	o->rflags = (uint64_t)uc->uc_mcontext.gregs[REG_EFL];
 	memcpy(o->xmm, uc->uc_mcontext.fpregs->_xmm, sizeof(o->xmm));
 	o->mxcsr = uc->uc_mcontext.fpregs->mxcsr;
-	o->vector = sig == SIGILL ? DT_VEC_UD : sig == SIGFPE ? DT_VEC_DE : DT_VEC_MEM;
+	if (sig == SIGFPE)
+		o->vector = si->si_code == FPE_INTDIV || si->si_code == FPE_INTOVF ? DT_VEC_DE
+									   : DT_VEC_XM;
+	else
+		o->vector = sig == SIGILL ? DT_VEC_UD : DT_VEC_MEM;
 	siglongjmp(dt_jb, 1);
 }
 

@@ -26,6 +26,11 @@ int dt_soft_init(void)
 		tenv_gate(t, v, TEST_HANDLER + v * 16, 0, 0);
 	}
 	tenv_w64(t, TEST_TSS + 4, TEST_STACK); /* RSP0 */
+	/* Unmasked SIMD exceptions raise #XM, as under Linux (CR4.OSXMMEXCPT). */
+	struct x86_sregs sr;
+	soft_cpu_get_sregs(t->cpu, &sr);
+	sr.cr4 |= X86_CR4_OSXMMEXCPT;
+	soft_cpu_set_sregs(t->cpu, &sr);
 	return unit_failures ? -1 : 0;
 }
 
