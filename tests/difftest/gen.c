@@ -119,6 +119,7 @@ struct rm {
 	/* Memory through registers: [base + index * scale + disp], the
 	 * registers set up by the generator beforehand (index 4: none). */
 	bool regs;
+	bool a32; /* 0x67: 32-bit address arithmetic, wrapping at 4 GiB */
 	int base, index, scale;
 	int32_t disp;
 };
@@ -140,6 +141,8 @@ static void enc(struct gen *g, const uint8_t *pfx, int w, bool force_rex, const 
 {
 	for (; pfx && *pfx; pfx++)
 		put(g, *pfx);
+	if (rm.mem && rm.a32)
+		put(g, 0x67);
 	uint8_t rex = 0x40 | (w ? 8 : 0) | (regf >= 8 ? 4 : 0) | (!rm.mem && rm.reg >= 8 ? 1 : 0);
 	if (rm.mem && rm.regs)
 		rex |= (rm.index >= 8 ? 2 : 0) | (rm.base >= 8 ? 1 : 0);
@@ -168,6 +171,7 @@ static void enc(struct gen *g, const uint8_t *pfx, int w, bool force_rex, const 
 }
 
 static void set_reg(struct gen *g, int r, int32_t v);
+static void set_reg64(struct gen *g, int r, uint64_t v);
 
 /* General register other than RSP (the generator owns RSP). */
 static int pick_gpr(struct gen *g)
@@ -229,10 +233,23 @@ static struct rm pick_rm_regs(struct gen *g, unsigned size)
 	rm.disp = rn(g, 2) ? (int32_t)rn(g, 256) - 128 : (int32_t)rn(g, 1 << 20) - (1 << 19);
 	int32_t iv = rm.index == 4 ? 0 : (int32_t)rn(g, 64) - 32;
 	int64_t bv = (int64_t)(DT_SCRATCH_VA + target) - rm.disp - ((int64_t)iv << rm.scale);
+	rm.off = target;
+	if (rn(g, 4) == 0) {
+		/* 32-bit addressing: only the low halves count, and the sum
+		 * wraps at 4 GiB (SDM Vol. 1 §3.7.5.1): garbage in the upper
+		 * halves, and a large displacement that makes the base wrap. */
+		rm.a32 = true;
+		rm.disp = (int32_t)(0x80000000u + rn(g, 0x7fffffff));
+		uint32_t b32 = (uint32_t)(DT_SCRATCH_VA + target) - (uint32_t)rm.disp -
+			       ((uint32_t)iv << rm.scale);
+		set_reg64(g, rm.base, rnd(g) << 32 | b32);
+		if (rm.index != 4)
+			set_reg64(g, rm.index, rnd(g) << 32 | (uint32_t)iv);
+		return rm;
+	}
 	set_reg(g, rm.base, (int32_t)bv);
 	if (rm.index != 4)
 		set_reg(g, rm.index, iv);
-	rm.off = target;
 	return rm;
 }
 
@@ -266,6 +283,16 @@ static void set_reg(struct gen *g, int r, int32_t v)
 	static const uint8_t op = 0xc7;
 	enc(g, NULL, 1, false, &op, 1, 0, rm_reg(r));
 	put_imm(g, (uint32_t)v, 4);
+	end(g, 0, 0);
+}
+
+/* MOV r64, imm64 (REX.W B8+r). */
+static void set_reg64(struct gen *g, int r, uint64_t v)
+{
+	begin(g);
+	put(g, (uint8_t)(0x48 | (r >= 8)));
+	put(g, (uint8_t)(0xb8 + (r & 7)));
+	put_imm(g, v, 8);
 	end(g, 0, 0);
 }
 
@@ -811,13 +838,13 @@ static void gen_string(struct gen *g)
 static void gen_stack(struct gen *g)
 {
 	for (;;) {
-		unsigned k = rn(g, 9);
+		unsigned k = rn(g, 10);
 		bool w16 = rn(g, 6) == 0;
 		unsigned sz = w16 ? 2 : 8;
 		bool push = k < 5;
 		if (push && g->pushed + 8 > 700)
 			continue;
-		if (!push && k != 8 && g->pushed - (int)sz < -200)
+		if (!push && k < 8 && g->pushed - (int)sz < -200)
 			continue;
 		begin(g);
 		switch (k) {
@@ -861,6 +888,27 @@ static void gen_stack(struct gen *g)
 			if (r >= 8) put(g, 0x41);
 			put(g, (uint8_t)(0x58 + (r & 7)));
 			break;
+		}
+		case 9: { /* ENTER size, level; LEAVE: RBP on the scratch stack */
+			if (g->pushed + 8 * 5 + 64 > 700) {
+				g->s->len = g->s->off[g->s->n];
+				continue;
+			}
+			g->s->len = g->s->off[g->s->n];
+			/* RBP points into the stack area: ENTER with a level > 0
+			 * copies frame pointers from below it. */
+			set_reg(g, 5, (int32_t)(DT_SCRATCH_VA + DT_STACK_TOP - 64 + rn(g, 8) * 8));
+			begin(g);
+			if (rn(g, 6) == 0)
+				put(g, 0x66);
+			put(g, 0xc8);
+			put_imm(g, rn(g, 64), 2);
+			put(g, (uint8_t)rn(g, 4));
+			end(g, 0, 0);
+			begin(g);
+			put(g, 0xc9);
+			end(g, 0, 0);
+			return;
 		}
 		case 7: /* POP m */
 			enc(g, w16 ? (const uint8_t[]){ 0x66, 0 } : NULL, 0, false,
@@ -908,7 +956,7 @@ static void gen_sse_int(struct gen *g)
 	};
 	int x = (int)rn(g, 16);
 	begin(g);
-	switch (rn(g, 14)) {
+	switch (rn(g, 15)) {
 	case 0: case 1: case 2: case 3: case 4: case 5:
 		enc_sse(g, 0x66, 0, bin[rn(g, sizeof(bin))], x, pick_xrm(g, false));
 		break;
@@ -963,6 +1011,21 @@ static void gen_sse_int(struct gen *g)
 	case 12: /* MOVSS/MOVSD loads, stores and register merges */
 		enc_sse(g, rn(g, 2) ? 0xf3 : 0xf2, 0, rn(g, 2) ? 0x10 : 0x11, x,
 			rn(g, 2) ? rm_reg((int)rn(g, 16)) : rm_mem(pick_data(g, 8, 1)));
+		break;
+	case 13: /* MOVAPD/MOVUPD, UNPCKLPS/UNPCKHPS, MOVNTI, MOVNTDQ/MOVNTPS/MOVNTPD */
+		switch (rn(g, 4)) {
+		case 0: enc_sse(g, 0x66, 0, (uint8_t)(rn(g, 2) ? 0x28 : 0x10) + rn(g, 2), x,
+				pick_xrm(g, false)); break;
+		case 1: enc_sse(g, 0, 0, rn(g, 2) ? 0x14 : 0x15, x, pick_xrm(g, false)); break;
+		case 2: enc_sse(g, 0, rn(g, 2), 0xc3, pick_gpr(g), rm_mem(pick_data(g, 8, 4))); break;
+		default:
+			if (rn(g, 2)) /* MOVNTDQ (NP 0F E7 would be the MMX MOVNTQ) */
+				enc_sse(g, 0x66, 0, 0xe7, x, rm_mem(pick_data(g, 16, 16)));
+			else /* MOVNTPS, MOVNTPD */
+				enc_sse(g, rn(g, 2) ? 0x66 : 0, 0, 0x2b, x,
+					rm_mem(pick_data(g, 16, 16)));
+			break;
+		}
 		break;
 	default: /* MOVHLPS/MOVLHPS; MOVLPS/MOVHPS/MOVLPD/MOVHPD */
 		if (rn(g, 2))
