@@ -77,9 +77,10 @@ bool bus_access(struct bus *bus, uint64_t addr, uint8_t *data, unsigned size, bo
 	bool fits = r && size <= r->len - (addr - r->base);
 	if (!fits || (size != 1 && size != 2 && size != 4 && size != 8)) {
 		__atomic_add_fetch(&bus->unclaimed, 1, __ATOMIC_RELAXED);
-		log_ratelimited(&bus_unclaimed_rl, "%s: unclaimed %s of %u bytes at 0x%llx",
-				bus->name, is_write ? "write" : "read", size,
-				(unsigned long long)addr);
+		if (bus->log_unclaimed)
+			log_ratelimited(&bus_unclaimed_rl, "%s: unclaimed %s of %u bytes at 0x%llx",
+					bus->name, is_write ? "write" : "read", size,
+					(unsigned long long)addr);
 		if (!is_write)
 			memset(data, 0xff, size <= 8 ? size : 8);
 		return false;

@@ -4,7 +4,9 @@
  * change afterwards, so lookups need no lock (vCPU threads only read). A device
  * that needs mutual exclusion between vCPUs and the event loop takes its own
  * lock. An access nobody claims reads as all-ones and writes are dropped; it is
- * logged, rate-limited, and never stops the VM. */
+ * counted, logged (rate-limited) when log_unclaimed is set, and never stops
+ * the VM. Logging is opt-in because guests probe for absent hardware as a
+ * matter of course (Linux: PCI config ports, port 0x80, COM2-4). */
 #ifndef ISOLA_BUS_H
 #define ISOLA_BUS_H
 
@@ -23,7 +25,8 @@ struct bus {
 	const char *name; /* "pio" or "mmio", for log lines */
 	struct bus_range *ranges; /* sorted by base, non-overlapping */
 	int nr, cap;
-	uint64_t unclaimed; /* count of unclaimed accesses, for the rate limit */
+	uint64_t unclaimed; /* count of unclaimed accesses */
+	bool log_unclaimed; /* log them (rate-limited) */
 };
 
 void bus_init(struct bus *bus, const char *name);

@@ -20,6 +20,7 @@ struct vm_config {
 	const char *serial_in;  /* NULL: stdin */
 	bool kernel_is_default; /* kernel came from the guest kit */
 	bool dry_run;           /* build the VM, then exit without running it */
+	bool log_unclaimed;     /* log guest accesses no device claims */
 };
 
 #define CONFIG_MAX_CPUS 64

@@ -37,6 +37,8 @@ static const char usage_run[] =
 	"                       the guest natively, else soft)\n"
 	"  --on-reset exit|restart  what a guest reset does (default exit)\n"
 	"  --serial-in FILE     feed the serial console from FILE instead of stdin\n"
+	"  --log-unclaimed      log port and MMIO accesses no device claims (guests\n"
+	"                       probe for absent hardware: off by default)\n"
 	"  --dry-run            check everything and build the VM (load the kernel,\n"
 	"                       initrd and tables), then exit 0 without running it\n"
 	"\n"
@@ -87,7 +89,7 @@ static uint64_t host_ram(void)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_ACCEL,
-       OPT_ON_RESET, OPT_SERIAL_IN, OPT_DRY_RUN, OPT_HELP };
+       OPT_ON_RESET, OPT_SERIAL_IN, OPT_DRY_RUN, OPT_LOG_UNCLAIMED, OPT_HELP };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, 0, OPT_KERNEL },
@@ -99,6 +101,7 @@ static const struct option run_options[] = {
 	{ "on-reset", required_argument, 0, OPT_ON_RESET },
 	{ "serial-in", required_argument, 0, OPT_SERIAL_IN },
 	{ "dry-run", no_argument, 0, OPT_DRY_RUN },
+	{ "log-unclaimed", no_argument, 0, OPT_LOG_UNCLAIMED },
 	{ "help", no_argument, 0, OPT_HELP },
 	{ 0, 0, 0, 0 },
 };
@@ -120,6 +123,7 @@ static void parse_run(int argc, char **argv, struct vm_config *cfg)
 		case OPT_CMDLINE: cfg->cmdline = optarg; break;
 		case OPT_SERIAL_IN: cfg->serial_in = optarg; break;
 		case OPT_DRY_RUN: cfg->dry_run = true; break;
+		case OPT_LOG_UNCLAIMED: cfg->log_unclaimed = true; break;
 		case OPT_CPUS: {
 			char *end;
 			errno = 0;

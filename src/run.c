@@ -197,6 +197,10 @@ int isola_run(const struct vm_config *cfg)
 		eventloop_del(loop, vm->stop_efd);
 		int why = atomic_load(&vm->stop_reason);
 		status = atomic_load(&vm->stop_status);
+		if (cfg->log_unclaimed && (vm->pio.unclaimed || vm->mmio.unclaimed))
+			log_msg("unclaimed accesses: %llu port I/O, %llu MMIO",
+				(unsigned long long)vm->pio.unclaimed,
+				(unsigned long long)vm->mmio.unclaimed);
 		rs.vm = NULL;
 		vm_destroy(vm);
 		free(vm);

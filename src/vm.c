@@ -186,6 +186,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops 
 	*status = EXIT_HOST_ERROR;
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
+	vm->pio.log_unclaimed = vm->mmio.log_unclaimed = cfg->log_unclaimed;
 	int rc = gm_init(&vm->mem, cfg->memory);
 	if (rc) {
 		snprintf(err, errlen, "--memory: cannot map %llu MiB of guest RAM: %s",

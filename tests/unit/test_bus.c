@@ -80,6 +80,7 @@ TEST(bus_unclaimed)
 	struct fake_dev f = { 0 };
 	struct device d = { .ops = &fake_ops, .state = &f };
 	bus_init(&b, "test");
+	b.log_unclaimed = true;
 	CHECK_EQ(bus_register(&b, 0x3f8, 8, &d, 0), 0);
 	uint8_t data[8] = { 0 };
 	CHECK(!bus_access(&b, 0x80, data, 4, false));
