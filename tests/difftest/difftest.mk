@@ -15,6 +15,9 @@ DIFFTEST_BIN  := $(BUILD)/tests/difftest/difftest
 
 .PHONY: difftest difftest-long
 difftest: $(DIFFTEST_BIN)
+# Built with everything else, with the same flags (make test-asan builds it
+# under ASan; tests/integration/difftest.sh then only runs it).
+all: difftest
 
 $(DIFFTEST_BIN): $(DIFFTEST_OBJS) $(BUILD)/libisola.a
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
