@@ -232,7 +232,7 @@ static struct rm pick_rm_regs(struct gen *g, unsigned size)
 	rm.scale = (int)rn(g, 4);
 	rm.disp = rn(g, 2) ? (int32_t)rn(g, 256) - 128 : (int32_t)rn(g, 1 << 20) - (1 << 19);
 	int32_t iv = rm.index == 4 ? 0 : (int32_t)rn(g, 64) - 32;
-	int64_t bv = (int64_t)(DT_SCRATCH_VA + target) - rm.disp - ((int64_t)iv << rm.scale);
+	int64_t bv = (int64_t)(DT_SCRATCH_VA + target) - rm.disp - (int64_t)iv * (1 << rm.scale);
 	rm.off = target;
 	if (rn(g, 4) == 0) {
 		/* 32-bit addressing: only the low halves count, and the sum
