@@ -319,7 +319,7 @@ static void gen_alu(struct gen *g)
 	bool lock = rm.mem && rn(g, 4) == 0;
 	uint8_t op[3];
 	for (;;) {
-		switch (rn(g, 22)) {
+		switch (rn(g, 24)) {
 		case 20: { /* Jcc forward over 1-3 ALU instructions */
 			unsigned cc = rn(g, 16);
 			if (g->jcc_depth || !defined(g, cc_flags(cc)))
@@ -340,6 +340,36 @@ static void gen_alu(struct gen *g)
 			int32_t rel = (int32_t)(g->s->len - at - (near ? 4 : 1));
 			memcpy(&g->s->code[at], &rel, near ? 4 : 1);
 			/* Either path may have run: flags undefined on either are. */
+			g->undef |= u0;
+			g->s->undef_after[g->s->n - 1] = g->undef;
+			return;
+		}
+		case 22: /* XLAT: AL <- [RBX + AL] (RBX set up to the data area) */
+			set_reg(g, 3, (int32_t)(DT_SCRATCH_VA + pick_data(g, 256 + 16, 1) / 2));
+			begin(g);
+			if (rn(g, 2))
+				put(g, 0x48); /* REX.W: no effect on XLAT */
+			put(g, 0xd7);
+			end(g, 0, 0);
+			return;
+		case 23: { /* JRCXZ/JECXZ, LOOP/LOOPE/LOOPNE forward over one instruction */
+			unsigned kind = rn(g, 4); /* E3 E2 E1 E0 */
+			if (g->jcc_depth || ((kind == 2 || kind == 3) && !defined(g, ZF)))
+				continue;
+			if (rn(g, 2))
+				set_reg(g, 1, (int32_t)rn(g, 3));
+			begin(g);
+			if (rn(g, 4) == 0)
+				put(g, 0x67); /* ECX */
+			put(g, (uint8_t[]){ 0xe3, 0xe2, 0xe1, 0xe0 }[kind]);
+			unsigned at = g->s->len;
+			put(g, 0);
+			end(g, 0, 0);
+			uint32_t u0 = g->undef;
+			g->jcc_depth++;
+			gen_alu(g);
+			g->jcc_depth--;
+			g->s->code[at] = (uint8_t)(g->s->len - at - 1);
 			g->undef |= u0;
 			g->s->undef_after[g->s->n - 1] = g->undef;
 			return;
@@ -471,7 +501,8 @@ static void gen_alu(struct gen *g)
 			unsigned k = rn(g, 5);
 			begin(g);
 			if (k == 4) {
-				w.sz = 8;
+				/* MOVSXD; without REX.W a plain 32/16-bit move */
+				w.sz = rn(g, 3) ? 8 : w.sz;
 				op[0] = 0x63;
 				enc_int(g, w, 0, op, 1, false, pick_gpr(g),
 					rm.mem ? rm : rm_reg(pick_gpr(g)));
@@ -593,7 +624,7 @@ static void gen_shift(struct gen *g)
 	unsigned bits = o.sz * 8, k;
 	do
 		k = rn(g, 8);
-	while (k == 6 || (k >= 2 && k <= 3 && !defined(g, CF)));
+	while ((k >= 2 && k <= 3 && !defined(g, CF)));
 	/* The count: 0, 1, below the width, the width, above it, masked. */
 	unsigned cnt;
 	switch (rn(g, 6)) {
