@@ -1,0 +1,186 @@
+/* stamp: bench/spawn with several markers and a time limit, for boot.sh.
+ *
+ * bench/spawn times one marker; a boot with a guest workload has several
+ * (the boot marker, the workload's own marks, the command's end), and a
+ * guest that hangs (Linux's PIT calibration on a slow CPU can) must not
+ * stall the benchmark. Same method as bench/spawn.c otherwise:
+ * CLOCK_MONOTONIC just before posix_spawn (t = 0), the child's stdin
+ * /dev/null and its stdout a pipe we read; each marker's time is when the
+ * read that completed its first occurrence returned; wait4()'s rusage gives
+ * the peak RSS and the CPU time (user and system apart, all threads, and
+ * any children the command waited for).
+ *
+ * Output, one line on our stdout (times in microseconds since the spawn):
+ *   first_byte_us=F exit_us=E user_us=U sys_us=S maxrss_kb=R status=X
+ *   bytes=B timed_out=T mark1_us=M1 mark2_us=M2 ...
+ * F and Mi are -1 if never seen; X is the exit status, or 128+N for signal
+ * N; T is 1 if the time limit ran out (SIGTERM, then SIGKILL 3 s later).
+ *
+ * Usage: stamp [-o FILE] [-e FILE] [-t SECONDS] [-m MARKER]... -- CMD [ARGS...]
+ *   -o FILE  copy the child's stdout there    -e FILE  the child's stderr
+ *   -t SEC   time limit (default: none)       -m STR   a marker (up to 8) */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_MARKERS 8
+#define MAX_MARKER_LEN 255
+#define CHUNK 65536
+
+extern char **environ;
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: stamp [-o FILE] [-e FILE] [-t SECONDS] [-m MARKER]... "
+			"-- COMMAND [ARGS...]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	const char *out_path = NULL, *err_path = "/dev/null";
+	const char *marker[MAX_MARKERS];
+	double t_marker[MAX_MARKERS];
+	size_t nmark = 0, maxlen = 0;
+	double limit_s = 0;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "+o:e:t:m:")) != -1) {
+		switch (opt) {
+		case 'o': out_path = optarg; break;
+		case 'e': err_path = optarg; break;
+		case 't': limit_s = atof(optarg); break;
+		case 'm':
+			if (nmark == MAX_MARKERS || !*optarg || strlen(optarg) > MAX_MARKER_LEN)
+				usage();
+			marker[nmark] = optarg;
+			t_marker[nmark++] = -1;
+			if (strlen(optarg) > maxlen)
+				maxlen = strlen(optarg);
+			break;
+		default: usage();
+		}
+	}
+	if (optind >= argc)
+		usage();
+
+	int out_fd = -1;
+	if (out_path) {
+		out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (out_fd < 0) {
+			perror(out_path);
+			return 2;
+		}
+	}
+	int p[2];
+	if (pipe2(p, O_CLOEXEC)) {
+		perror("pipe2");
+		return 2;
+	}
+
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	pid_t pid;
+	double t0 = now_us();
+	int e = posix_spawnp(&pid, argv[optind], &fa, NULL, &argv[optind], environ);
+	if (e) {
+		fprintf(stderr, "stamp: %s: %s\n", argv[optind], strerror(e));
+		return 2;
+	}
+	close(p[1]);
+
+	double t_first = -1, deadline = limit_s > 0 ? t0 + limit_s * 1e6 : 0, t_kill = 0;
+	unsigned long long bytes = 0;
+	int timed_out = 0;
+	/* A marker may straddle two reads: keep the last maxlen-1 bytes. */
+	static char buf[CHUNK + MAX_MARKER_LEN];
+	size_t keep = 0;
+
+	for (;;) {
+		if (deadline) {
+			double t = now_us();
+			if (!timed_out && t >= deadline) {
+				timed_out = 1;
+				kill(pid, SIGTERM);
+				t_kill = t + 3e6;
+			} else if (timed_out && t >= t_kill) {
+				/* Something the child left behind may hold the pipe
+				 * open: stop reading, reap the child. */
+				kill(pid, SIGKILL);
+				break;
+			}
+			double until = timed_out ? t_kill : deadline;
+			struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+			int ms = (int)((until - t) / 1e3) + 1;
+			int r = poll(&pfd, 1, ms);
+			if (r < 0 && errno != EINTR) {
+				perror("poll");
+				break;
+			}
+			if (r <= 0)
+				continue;
+		}
+		ssize_t n = read(p[0], buf + keep, CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		double t = now_us();
+		if (t_first < 0)
+			t_first = t;
+		bytes += (unsigned long long)n;
+		if (out_fd >= 0 && write(out_fd, buf + keep, (size_t)n) != n) {
+			perror("write");
+			out_fd = -1;
+		}
+		size_t have = keep + (size_t)n;
+		for (size_t i = 0; i < nmark; i++)
+			if (t_marker[i] < 0 && memmem(buf, have, marker[i], strlen(marker[i])))
+				t_marker[i] = t;
+		keep = maxlen > 1 ? (have < maxlen - 1 ? have : maxlen - 1) : 0;
+		memmove(buf, buf + have - keep, keep);
+	}
+
+	int status;
+	struct rusage ru;
+	while (wait4(pid, &status, 0, &ru) < 0) {
+		if (errno != EINTR) {
+			perror("wait4");
+			return 2;
+		}
+	}
+	double t_exit = now_us();
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	double user = ru.ru_utime.tv_sec * 1e6 + ru.ru_utime.tv_usec;
+	double sys = ru.ru_stime.tv_sec * 1e6 + ru.ru_stime.tv_usec;
+
+	printf("first_byte_us=%.1f exit_us=%.1f user_us=%.0f sys_us=%.0f maxrss_kb=%ld status=%d "
+	       "bytes=%llu timed_out=%d",
+	       t_first < 0 ? -1 : t_first - t0, t_exit - t0, user, sys, ru.ru_maxrss, code, bytes,
+	       timed_out);
+	for (size_t i = 0; i < nmark; i++)
+		printf(" mark%zu_us=%.1f", i + 1, t_marker[i] < 0 ? -1 : t_marker[i] - t0);
+	printf("\n");
+	return 0;
+}
