@@ -1118,7 +1118,7 @@ static void gen_sse_fp(struct gen *g)
 				     (rn(g, 4) == 0 ? 0x40 : 0) | (rn(g, 3) == 0 ? rn(g, 64) : 0);
 			/* Sometimes unmask exceptions: the next one raises #XM
 			 * (SDM Vol. 1 §11.5) on both sides. Not in CI: the soft
-			 * CPU does not set the MXCSR flag then (KNOWN.md #3). */
+			 * CPU may differ in PE then (KNOWN.md #3). */
 			if (rn(g, 4) == 0 && !g->excl)
 				v &= ~((uint32_t)rn(g, 64) << 7);
 			begin(g);

@@ -49,11 +49,6 @@ bool dt_known_bug(const uint8_t *p, unsigned len)
 	/* #2 too: CMPSD the SSE2 compare (the string CMPSD is implemented). */
 	if (m == ZYDIS_MNEMONIC_CMPSD && zi.operands[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
 		return true;
-	/* KNOWN.md #1: CMPXCHG r32 whose comparison fails zero-extends the
-	 * destination register. */
-	if (m == ZYDIS_MNEMONIC_CMPXCHG && zi.operands[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
-	    zi.operands[0].size == 32)
-		return true;
 	return false;
 }
 #else
