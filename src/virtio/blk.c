@@ -1,0 +1,473 @@
+/* virtio-blk (VIRTIO 1.2 §5.2): see blk.h.
+ *
+ * A request (§5.2.6) is a chain: a 16-byte header {le32 type, le32 reserved,
+ * le64 sector} in device-readable memory, then the data (readable for OUT,
+ * DISCARD and WRITE_ZEROES, writable for IN and GET_ID), then one writable
+ * status byte, the last byte of the chain. The spec forbids relying on how
+ * the driver splits this into buffers (§2.6.4 "Message Framing"), so the
+ * header is gathered across segments and the data is described by byte
+ * ranges of the two halves of the chain.
+ *
+ * Threads and locks: the vCPU's notify (under vdev->lock) pops chains and
+ * submits them; a back end worker completes them and takes vdev->lock to
+ * push the used element. Reset runs under vdev->lock and must wait for every
+ * in-flight request (block_drain) before the queue goes away, while a
+ * worker may be waiting for that lock: so reset raises `draining` first, and
+ * a completion that sees it drops its request instead of touching the queue
+ * (the driver is resetting the device, so the answer is no longer wanted,
+ * §2.1 / §4.2.3.1). Completions wait for the lock with a timeout so that
+ * they notice `draining` while reset holds it. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bus.h"
+#include "log.h"
+#include "virtio/blk.h"
+#include "vm.h"
+
+#define BLK_HDR_LEN   16u
+#define BLK_CHAIN_SEGS (VIRTIO_BLK_SEG_MAX + 2)
+/* DISCARD / WRITE_ZEROES segment: le64 sector, le32 num_sectors, le32 flags. */
+#define BLK_DWZ_LEN   16u
+
+struct virtio_blk;
+
+struct blk_req {
+	struct virtio_blk *blk;
+	struct block_req breq;
+	struct virtq_chain chain;
+	struct virtq_seg seg[BLK_CHAIN_SEGS];
+	struct iovec iov[BLK_CHAIN_SEGS];
+	struct blk_req *next_free;
+};
+
+struct virtio_blk {
+	struct virtio_dev *vdev;
+	struct block_backend *be;
+	uint64_t capacity;          /* bytes */
+	bool readonly;
+	unsigned blk_size;
+	atomic_bool draining;
+	struct blk_req *free;       /* under vdev->lock */
+	struct blk_req reqs[VIRTIO_BLK_QUEUE_SIZE];
+};
+
+/* ---- config space (§5.2.4) ------------------------------------------------ */
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void blk_config_read(struct virtio_dev *vdev, uint32_t off, void *buf, unsigned len)
+{
+	struct virtio_blk *blk = vdev->opaque;
+	uint8_t cfg[VIRTIO_BLK_CFG_LEN] = { 0 };
+
+	put_le(cfg + VIRTIO_BLK_CFG_CAPACITY, blk->capacity / BLOCK_SECTOR_SIZE, 8);
+	/* SIZE_MAX: a segment is at most one guest buffer, whose length is 32
+	 * bits; but keep each at most 4 GiB - 4 KiB so sums stay sane. */
+	put_le(cfg + VIRTIO_BLK_CFG_SIZE_MAX, 0xfffff000u, 4);
+	put_le(cfg + VIRTIO_BLK_CFG_SEG_MAX, VIRTIO_BLK_SEG_MAX, 4);
+	put_le(cfg + VIRTIO_BLK_CFG_BLK_SIZE, blk->blk_size, 4);
+	put_le(cfg + VIRTIO_BLK_CFG_NUM_QUEUES, 1, 2);
+	put_le(cfg + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS, VIRTIO_BLK_MAX_ZERO_SECTORS, 4);
+	put_le(cfg + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, 1, 4);
+	put_le(cfg + VIRTIO_BLK_CFG_DISCARD_ALIGN, blk->blk_size / BLOCK_SECTOR_SIZE, 4);
+	put_le(cfg + VIRTIO_BLK_CFG_MAX_WZ_SECTORS, VIRTIO_BLK_MAX_ZERO_SECTORS, 4);
+	put_le(cfg + VIRTIO_BLK_CFG_MAX_WZ_SEG, 1, 4);
+	cfg[VIRTIO_BLK_CFG_WZ_MAY_UNMAP] = 1;
+	memcpy(buf, cfg + off, len); /* the transport checked off + len <= config_len */
+}
+
+/* ---- chain helpers ---------------------------------------------------------- */
+
+/* Describe bytes [off, off + len) of the readable (or writable) half of c as
+ * iovecs; returns how many (len must fit in that half). */
+static unsigned chain_iov(const struct virtq_chain *c, bool writable, uint32_t off, uint32_t len,
+			  struct iovec *iov)
+{
+	unsigned i = writable ? c->nr_readable : 0, end = writable ? c->nr_segs : c->nr_readable;
+	unsigned n = 0;
+
+	for (; i < end && len; i++) {
+		uint32_t sl = c->seg[i].len, take;
+		if (off >= sl) {
+			off -= sl;
+			continue;
+		}
+		take = sl - off < len ? sl - off : len;
+		iov[n].iov_base = (uint8_t *)c->seg[i].ptr + off;
+		iov[n].iov_len = take;
+		n++;
+		len -= take;
+		off = 0;
+	}
+	return n;
+}
+
+/* Copy bytes [off, off + len) of the readable half (len within it). */
+static void chain_read(const struct virtq_chain *c, uint32_t off, void *dst, uint32_t len)
+{
+	struct iovec iov[BLK_CHAIN_SEGS];
+	unsigned n = chain_iov(c, false, off, len, iov);
+	uint8_t *d = dst;
+
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(d, iov[i].iov_base, iov[i].iov_len);
+		d += iov[i].iov_len;
+	}
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* The status byte: the last byte of the chain (writable_len >= 1). */
+static uint8_t *req_status(struct blk_req *r)
+{
+	const struct virtq_seg *s = &r->chain.seg[r->chain.nr_segs - 1];
+	return (uint8_t *)s->ptr + s->len - 1;
+}
+
+/* ---- completion --------------------------------------------------------------- */
+
+static void blk_process(struct virtio_blk *blk);
+
+/* Write the status, return the chain, put r back on the free list. Under the
+ * lock. The used length covers the whole writable half, whose last byte is
+ * the status (what QEMU reports too); for IN that is data + status. */
+static void req_finish(struct virtio_blk *blk, struct blk_req *r, uint8_t status)
+{
+	*req_status(r) = status;
+	/* -EIO if the queue broke meanwhile: nothing more to tell the driver. */
+	(void)virtq_push_chain(&blk->vdev->vq[0], &r->chain, r->chain.writable_len);
+	r->next_free = blk->free;
+	blk->free = r;
+}
+
+static uint8_t status_of(int err)
+{
+	if (!err)
+		return VIRTIO_BLK_S_OK;
+	return err == -EOPNOTSUPP ? VIRTIO_BLK_S_UNSUPP : VIRTIO_BLK_S_IOERR;
+}
+
+/* Take vdev->lock unless the device is draining (reset or destroy waits for
+ * us with the lock held). true with the lock held. */
+static bool blk_lock_unless_draining(struct virtio_blk *blk)
+{
+	for (;;) {
+		struct timespec ts;
+		if (atomic_load(&blk->draining))
+			return false;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		if (pthread_mutex_timedlock(&blk->vdev->lock, &ts) == 0)
+			break;
+	}
+	if (atomic_load(&blk->draining)) {
+		virtio_dev_unlock(blk->vdev);
+		return false;
+	}
+	return true;
+}
+
+/* Back end worker thread. */
+static void blk_done(void *opaque, int err)
+{
+	struct blk_req *r = opaque;
+	struct virtio_blk *blk = r->blk;
+
+	if (err && err != -EOPNOTSUPP)
+		log_ratelimited(&blk->vdev->rl, "virtio-blk: %s: I/O error: %s",
+				block_path(blk->be), strerror(-err));
+	if (!blk_lock_unless_draining(blk))
+		return; /* reset rebuilds the free list */
+	req_finish(blk, r, status_of(err));
+	virtio_dev_notify_used(blk->vdev, 0);
+	blk_process(blk); /* chains left waiting for a free request */
+	virtio_dev_unlock(blk->vdev);
+}
+
+/* ---- request decoding (§5.2.6) ---------------------------------------------- */
+
+/* Is [sector * 512, + len) inside the disk? */
+static bool in_range(const struct virtio_blk *blk, uint64_t sector, uint64_t len)
+{
+	uint64_t sectors = blk->capacity / BLOCK_SECTOR_SIZE;
+	return sector <= sectors && len / BLOCK_SECTOR_SIZE <= sectors - sector;
+}
+
+/* Submit r; 0 if it went to the back end, else the status to answer now. */
+static int submit(struct virtio_blk *blk, struct blk_req *r)
+{
+	r->breq.done = blk_done;
+	r->breq.opaque = r;
+	return block_submit(blk->be, &r->breq);
+}
+
+/* DISCARD / WRITE_ZEROES (§5.2.6.2): one segment (max_*_seg = 1). */
+static int start_dwz(struct virtio_blk *blk, struct blk_req *r, uint32_t type, uint8_t *status)
+{
+	const struct virtq_chain *c = &r->chain;
+	uint8_t seg[BLK_DWZ_LEN];
+	uint64_t sector;
+	uint32_t num, flags;
+	bool wz = type == VIRTIO_BLK_T_WRITE_ZEROES;
+
+	if (!virtio_has_feature(blk->vdev, wz ? VIRTIO_BLK_F_WRITE_ZEROES : VIRTIO_BLK_F_DISCARD)) {
+		*status = VIRTIO_BLK_S_UNSUPP;
+		return 1;
+	}
+	if (c->readable_len != BLK_HDR_LEN + BLK_DWZ_LEN || c->writable_len != 1 || blk->readonly) {
+		*status = VIRTIO_BLK_S_IOERR;
+		return 1;
+	}
+	chain_read(c, BLK_HDR_LEN, seg, BLK_DWZ_LEN);
+	sector = get_le(seg, 8);
+	num = (uint32_t)get_le(seg + 8, 4);
+	flags = (uint32_t)get_le(seg + 12, 4);
+	/* "the device MUST set the status to VIRTIO_BLK_S_UNSUPP" for unknown
+	 * flags, and for unmap on a discard. */
+	if (flags & ~(wz ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0u)) {
+		*status = VIRTIO_BLK_S_UNSUPP;
+		return 1;
+	}
+	if (num == 0 || num > VIRTIO_BLK_MAX_ZERO_SECTORS ||
+	    !in_range(blk, sector, (uint64_t)num * BLOCK_SECTOR_SIZE)) {
+		*status = VIRTIO_BLK_S_IOERR;
+		return 1;
+	}
+	r->breq = (struct block_req){
+		.op = wz ? BLOCK_OP_WRITE_ZEROES : BLOCK_OP_DISCARD,
+		.flags = (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ? BLOCK_REQ_MAY_UNMAP : 0,
+		.offset = sector * BLOCK_SECTOR_SIZE,
+		.len = (uint64_t)num * BLOCK_SECTOR_SIZE,
+	};
+	return 0;
+}
+
+/* Decode r. 0: r->breq is ready to submit; 1: answer *status now. */
+static int start_req(struct virtio_blk *blk, struct blk_req *r, uint8_t *status)
+{
+	const struct virtq_chain *c = &r->chain;
+	uint8_t hdr[BLK_HDR_LEN], id[BLOCK_ID_LEN];
+	uint32_t type, len;
+	uint64_t sector;
+
+	*status = VIRTIO_BLK_S_IOERR;
+	if (c->readable_len < BLK_HDR_LEN)
+		return 1;
+	chain_read(c, 0, hdr, BLK_HDR_LEN);
+	type = (uint32_t)get_le(hdr, 4);
+	sector = get_le(hdr + 8, 8);
+
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT: {
+		bool in = type == VIRTIO_BLK_T_IN;
+		/* IN: data writable before the status, nothing readable after
+		 * the header; OUT: data readable, the status alone writable. */
+		if (in ? c->readable_len != BLK_HDR_LEN : c->writable_len != 1)
+			return 1;
+		len = in ? c->writable_len - 1 : c->readable_len - BLK_HDR_LEN;
+		if (len == 0 || len % BLOCK_SECTOR_SIZE || !in_range(blk, sector, len))
+			return 1;
+		if (!in && blk->readonly)
+			return 1;
+		r->breq = (struct block_req){
+			.op = in ? BLOCK_OP_READ : BLOCK_OP_WRITE,
+			.offset = sector * BLOCK_SECTOR_SIZE,
+			.iov = r->iov,
+			.iovcnt = chain_iov(c, in, in ? 0 : BLK_HDR_LEN, len, r->iov),
+		};
+		return 0;
+	}
+	case VIRTIO_BLK_T_FLUSH:
+		if (c->readable_len != BLK_HDR_LEN || c->writable_len != 1)
+			return 1;
+		r->breq = (struct block_req){ .op = BLOCK_OP_FLUSH };
+		return 0;
+	case VIRTIO_BLK_T_GET_ID: {
+		/* §5.2.6.1: 20 bytes of id into the writable data. */
+		struct iovec iov[BLK_CHAIN_SEGS];
+		unsigned n;
+		const uint8_t *src = id;
+
+		if (c->readable_len != BLK_HDR_LEN || c->writable_len < 2)
+			return 1;
+		len = c->writable_len - 1 < BLOCK_ID_LEN ? c->writable_len - 1 : BLOCK_ID_LEN;
+		block_get_id(blk->be, id);
+		n = chain_iov(c, true, 0, len, iov);
+		for (unsigned i = 0; i < n; i++) {
+			memcpy(iov[i].iov_base, src, iov[i].iov_len);
+			src += iov[i].iov_len;
+		}
+		*status = VIRTIO_BLK_S_OK;
+		return 1;
+	}
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return start_dwz(blk, r, type, status);
+	default:
+		*status = VIRTIO_BLK_S_UNSUPP;
+		return 1;
+	}
+}
+
+/* Pop and start every available chain while request slots last. Under the
+ * lock. */
+static void blk_process(struct virtio_blk *blk)
+{
+	struct virtq *vq = &blk->vdev->vq[0];
+	bool pushed = false;
+
+	while (blk->free && !atomic_load(&blk->draining)) {
+		struct blk_req *r = blk->free;
+		uint8_t status;
+		int rc;
+
+		virtq_chain_init(&r->chain, r->seg, BLK_CHAIN_SEGS);
+		if (virtq_pop(vq, &r->chain) != 1)
+			break; /* empty, or broken (the queue library failed the device) */
+		blk->free = r->next_free;
+		if (r->chain.writable_len == 0) {
+			/* No status byte: nothing to answer with (§5.2.6). */
+			r->next_free = blk->free;
+			blk->free = r;
+			virtio_dev_fail(blk->vdev, "request without a writable status byte");
+			break;
+		}
+		if (start_req(blk, r, &status) == 0) {
+			rc = submit(blk, r);
+			if (rc == 0)
+				continue;
+			status = status_of(rc);
+		}
+		req_finish(blk, r, status);
+		pushed = true;
+	}
+	if (pushed)
+		virtio_dev_notify_used(blk->vdev, 0);
+}
+
+/* ---- device ops ------------------------------------------------------------- */
+
+static void blk_notify(struct virtio_dev *vdev, unsigned q)
+{
+	(void)q; /* one queue: the transport only calls us for q < num_queues */
+	blk_process(vdev->opaque);
+}
+
+static void blk_free_all(struct virtio_blk *blk)
+{
+	blk->free = NULL;
+	for (unsigned i = VIRTIO_BLK_QUEUE_SIZE; i-- > 0;) {
+		blk->reqs[i].blk = blk;
+		blk->reqs[i].next_free = blk->free;
+		blk->free = &blk->reqs[i];
+	}
+}
+
+/* Under vdev->lock: in-flight requests end before the queues are reset. */
+static void blk_reset(struct virtio_dev *vdev)
+{
+	struct virtio_blk *blk = vdev->opaque;
+
+	atomic_store(&blk->draining, true);
+	block_drain(blk->be);
+	blk_free_all(blk);
+	atomic_store(&blk->draining, false);
+}
+
+static void blk_destroy(struct virtio_dev *vdev)
+{
+	struct virtio_blk *blk = vdev->opaque;
+
+	atomic_store(&blk->draining, true);
+	block_close(blk->be); /* drains first */
+	free(blk);
+}
+
+static const struct virtio_device_ops blk_ops = {
+	.name = "virtio-blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.num_queues = 1,
+	.queue_max_size = VIRTIO_BLK_QUEUE_SIZE,
+	.config_len = VIRTIO_BLK_CFG_LEN,
+	.config_read = blk_config_read,
+	.notify = blk_notify,
+	.reset = blk_reset,
+	.destroy = blk_destroy,
+};
+
+int virtio_blk_create(struct guest_mem *mem, const struct irq_router *router,
+		      const struct virtio_mmio_params *p, struct block_backend *b,
+		      struct device **out)
+{
+	struct virtio_blk *blk;
+	struct device *dev;
+	uint64_t features;
+
+	if (!b)
+		return -EINVAL;
+	blk = calloc(1, sizeof(*blk));
+	if (!blk) {
+		block_close(b);
+		return -ENOMEM;
+	}
+	blk->be = b;
+	blk->capacity = block_capacity(b);
+	blk->readonly = block_readonly(b);
+	blk->blk_size = block_logical_block_size(b);
+	atomic_init(&blk->draining, false);
+	blk_free_all(blk);
+
+	features = VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
+		   VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+	if (blk->readonly)
+		features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
+	else
+		features |= VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) |
+			    VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
+
+	dev = virtio_mmio_create(mem, router, p, &blk_ops, blk, features);
+	if (!dev) {
+		free(blk);
+		block_close(b);
+		return -EINVAL;
+	}
+	blk->vdev = virtio_mmio_vdev(dev);
+	*out = dev;
+	return 0;
+}
+
+int virtio_blk_attach(struct vm *vm, const struct virtio_mmio_params *p,
+		      struct block_backend *b, struct virtio_dev **out)
+{
+	struct device *dev;
+	int rc = virtio_blk_create(&vm->mem, &vm->irq, p, b, &dev);
+
+	if (rc)
+		return rc;
+	vm_add_device(vm, dev); /* the VM owns it (and so b) from here */
+	rc = bus_register(&vm->mmio, p->base, p->len, dev, 0);
+	if (rc)
+		return rc;
+	if (out)
+		*out = virtio_mmio_vdev(dev);
+	return 0;
+}

@@ -1,0 +1,413 @@
+/* virtio-blk (virtio/blk.c) driven through the virtio-mmio transport with
+ * fake guest memory, over a real raw image in a temp file. Completions come
+ * from the back end's worker threads, so tests poll the used ring. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "unit.h"
+#include "virtio/blk.h"
+
+#define MiB (1ull << 20)
+#define QSIZE 16
+#define DESC  0x10000ull
+#define AVAIL 0x20000ull
+#define USED  0x30000ull
+#define HDR(h)    (0x100000ull + (h) * 0x1000ull)
+#define STATUS(h) (HDR(h) + 0x100)
+#define DATA(h)   (0x400000ull + (h) * 0x10000ull)
+#define IMG_SECTORS 64
+
+static int irq_set(void *opaque, unsigned gsi, int level)
+{
+	(void)opaque;
+	(void)gsi;
+	(void)level;
+	return 0;
+}
+
+struct brig {
+	struct guest_mem mem;
+	struct irq_router router;
+	struct block_registry reg;
+	struct device *dev;
+	char path[64];
+	int fd;
+	uint16_t avail_idx;
+};
+
+static const struct virtio_mmio_params params = {
+	.base = LAYOUT_MMIO_DEVICES, .len = VIRTIO_MMIO_WINDOW, .gsi = 5, .index = 0,
+};
+
+static uint32_t rd(struct brig *r, uint64_t off)
+{
+	return (uint32_t)r->dev->ops->read(r->dev, 0, off, 4);
+}
+
+static void wr(struct brig *r, uint64_t off, uint32_t v)
+{
+	r->dev->ops->write(r->dev, 0, off, 4, v);
+}
+
+/* Image of IMG_SECTORS sectors, byte i = i * 7; a device in DRIVER_OK with
+ * every offered feature accepted and one queue of QSIZE. */
+static int brig_open(struct brig *r, bool readonly)
+{
+	struct block_spec spec = { .cache = BLOCK_CACHE_WRITEBACK, .readonly = readonly,
+				   .id = "isola-test-disk" };
+	struct block_backend *b;
+	uint8_t img[IMG_SECTORS * 512];
+	char err[256];
+	uint32_t lo, hi;
+
+	memset(r, 0, sizeof(*r));
+	strcpy(r->path, "/tmp/isola-vblk-XXXXXX");
+	r->fd = mkstemp(r->path);
+	CHECK(r->fd >= 0);
+	if (r->fd < 0)
+		return -1;
+	for (unsigned i = 0; i < sizeof(img); i++)
+		img[i] = (uint8_t)(i * 7);
+	CHECK_EQ(pwrite(r->fd, img, sizeof(img), 0), sizeof(img));
+	spec.path = r->path;
+	if (gm_init(&r->mem, 16 * MiB)) {
+		CHECK(!"gm_init");
+		return -1;
+	}
+	r->router = (struct irq_router){ .set_level = irq_set };
+	if (block_open(&spec, &r->reg, &b, err, sizeof(err))) {
+		fprintf(stderr, "  %s\n", err);
+		CHECK(!"block_open");
+		return -1;
+	}
+	CHECK_EQ(virtio_blk_create(&r->mem, &r->router, &params, b, &r->dev), 0);
+	if (!r->dev)
+		return -1;
+
+	wr(r, VIRTIO_MMIO_STATUS, 0);
+	wr(r, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr(r, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	lo = rd(r, VIRTIO_MMIO_DEVICE_FEATURES);
+	wr(r, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	hi = rd(r, VIRTIO_MMIO_DEVICE_FEATURES);
+	wr(r, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	wr(r, VIRTIO_MMIO_DRIVER_FEATURES, lo & ~(uint32_t)VIRTIO_BIT(VIRTIO_F_EVENT_IDX));
+	wr(r, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr(r, VIRTIO_MMIO_DRIVER_FEATURES, hi);
+	wr(r, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+				  VIRTIO_STATUS_FEATURES_OK);
+	CHECK(rd(r, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	wr(r, VIRTIO_MMIO_QUEUE_SEL, 0);
+	wr(r, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+	wr(r, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC);
+	wr(r, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL);
+	wr(r, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED);
+	wr(r, VIRTIO_MMIO_QUEUE_READY, 1);
+	CHECK_EQ(rd(r, VIRTIO_MMIO_QUEUE_READY), 1);
+	wr(r, VIRTIO_MMIO_STATUS, rd(r, VIRTIO_MMIO_STATUS) | VIRTIO_STATUS_DRIVER_OK);
+	CHECK(rd(r, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK);
+	return 0;
+}
+
+static void brig_close(struct brig *r)
+{
+	if (r->dev)
+		r->dev->ops->destroy(r->dev);
+	gm_destroy(&r->mem);
+	if (r->fd >= 0) {
+		close(r->fd);
+		unlink(r->path);
+	}
+}
+
+static void put_desc(struct brig *r, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
+		     uint16_t next)
+{
+	uint8_t d[16];
+	memcpy(d, &addr, 8);
+	memcpy(d + 8, &len, 4);
+	memcpy(d + 12, &flags, 2);
+	memcpy(d + 14, &next, 2);
+	CHECK_EQ(gm_write(&r->mem, DESC + 16ull * i, d, 16), 0);
+}
+
+static void offer(struct brig *r, uint16_t head)
+{
+	uint16_t idx = r->avail_idx;
+	CHECK_EQ(gm_write(&r->mem, AVAIL + 4 + 2ull * (idx % QSIZE), &head, 2), 0);
+	idx++;
+	r->avail_idx = idx;
+	CHECK_EQ(gm_write(&r->mem, AVAIL + 2, &idx, 2), 0);
+	wr(r, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+}
+
+static uint16_t used_idx(struct brig *r)
+{
+	uint16_t v = 0;
+	CHECK_EQ(gm_read(&r->mem, USED + 2, &v, 2), 0);
+	return v;
+}
+
+/* Poll until used.idx reaches want (5 s at most). */
+static bool wait_used(struct brig *r, uint16_t want)
+{
+	for (int i = 0; i < 5000; i++) {
+		if ((uint16_t)(used_idx(r) - want) < 0x8000)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static uint32_t used_len(struct brig *r, uint16_t slot)
+{
+	uint32_t v = 0;
+	CHECK_EQ(gm_read(&r->mem, USED + 4 + 8ull * (slot % QSIZE) + 4, &v, 4), 0);
+	return v;
+}
+
+/* Chain at descriptors head..head+2: header, data (if len), status. */
+static void make_req(struct brig *r, uint16_t head, uint32_t type, uint64_t sector,
+		     uint32_t len, bool data_writable)
+{
+	uint8_t hdr[16] = { 0 };
+	uint8_t st = 0xee;
+
+	memcpy(hdr, &type, 4);
+	memcpy(hdr + 8, &sector, 8);
+	CHECK_EQ(gm_write(&r->mem, HDR(head), hdr, 16), 0);
+	CHECK_EQ(gm_write(&r->mem, STATUS(head), &st, 1), 0);
+	put_desc(r, head, HDR(head), 16, VIRTQ_DESC_F_NEXT, head + 1);
+	if (len) {
+		put_desc(r, head + 1, DATA(head), len,
+			 VIRTQ_DESC_F_NEXT | (data_writable ? VIRTQ_DESC_F_WRITE : 0), head + 2);
+		put_desc(r, head + 2, STATUS(head), 1, VIRTQ_DESC_F_WRITE, 0);
+	} else {
+		put_desc(r, head + 1, STATUS(head), 1, VIRTQ_DESC_F_WRITE, 0);
+	}
+}
+
+static uint8_t status_of(struct brig *r, uint16_t head)
+{
+	uint8_t st = 0xff;
+	CHECK_EQ(gm_read(&r->mem, STATUS(head), &st, 1), 0);
+	return st;
+}
+
+/* One request, waited for; its status. */
+static uint8_t run_req(struct brig *r, uint32_t type, uint64_t sector, uint32_t len, bool dw)
+{
+	uint16_t want = (uint16_t)(used_idx(r) + 1);
+	make_req(r, 0, type, sector, len, dw);
+	offer(r, 0);
+	CHECK(wait_used(r, want));
+	return status_of(r, 0);
+}
+
+static bool file_is(struct brig *r, uint64_t off, const uint8_t *want, size_t len)
+{
+	uint8_t buf[IMG_SECTORS * 512];
+	if (len > sizeof(buf) || pread(r->fd, buf, len, (off_t)off) != (ssize_t)len)
+		return false;
+	return memcmp(buf, want, len) == 0;
+}
+
+static bool file_original(struct brig *r)
+{
+	uint8_t img[IMG_SECTORS * 512];
+	for (unsigned i = 0; i < sizeof(img); i++)
+		img[i] = (uint8_t)(i * 7);
+	return file_is(r, 0, img, sizeof(img));
+}
+
+TEST(virtio_blk_config)
+{
+	struct brig r;
+	if (brig_open(&r, false) == 0) {
+		uint64_t cap = r.dev->ops->read(r.dev, 0, VIRTIO_MMIO_CONFIG, 8);
+		CHECK_EQ(cap, IMG_SECTORS);
+		CHECK_EQ(rd(&r, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BLOCK);
+		CHECK_EQ(rd(&r, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SEG_MAX), VIRTIO_BLK_SEG_MAX);
+		CHECK_EQ(rd(&r, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_BLK_SIZE), 512);
+		CHECK_EQ(rd(&r, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_MAX_WZ_SEG), 1);
+		wr(&r, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+		uint32_t f = rd(&r, VIRTIO_MMIO_DEVICE_FEATURES);
+		CHECK(f & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
+		CHECK(f & VIRTIO_BIT(VIRTIO_BLK_F_DISCARD));
+		CHECK(!(f & VIRTIO_BIT(VIRTIO_BLK_F_RO)));
+	}
+	brig_close(&r);
+}
+
+TEST(virtio_blk_out_in_roundtrip)
+{
+	struct brig r;
+	uint8_t out[1024], in[1024];
+
+	if (brig_open(&r, false) == 0) {
+		for (unsigned i = 0; i < sizeof(out); i++)
+			out[i] = (uint8_t)(0x5a ^ i);
+		CHECK_EQ(gm_write(&r.mem, DATA(0), out, sizeof(out)), 0);
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_OUT, 3, sizeof(out), false), VIRTIO_BLK_S_OK);
+		CHECK(file_is(&r, 3 * 512, out, sizeof(out)));
+		CHECK_EQ(used_len(&r, 0), 1);
+
+		CHECK_EQ(gm_write(&r.mem, DATA(0), "\0\0\0\0", 4), 0);
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_IN, 3, sizeof(in), true), VIRTIO_BLK_S_OK);
+		CHECK_EQ(gm_read(&r.mem, DATA(0), in, sizeof(in)), 0);
+		CHECK(memcmp(in, out, sizeof(in)) == 0);
+		CHECK_EQ(used_len(&r, 1), sizeof(in) + 1);
+
+		/* Header, data and status split differently: all in one
+		 * writable-after-readable pair of buffers, the data in two. */
+		uint8_t hdr[16] = { 0 }; /* type IN, sector 0 */
+		CHECK_EQ(gm_write(&r.mem, HDR(3), hdr, 16), 0);
+		put_desc(&r, 3, HDR(3), 16, VIRTQ_DESC_F_NEXT, 4);
+		put_desc(&r, 4, DATA(3), 100, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 5);
+		put_desc(&r, 5, DATA(3) + 0x1000, 413, VIRTQ_DESC_F_WRITE, 0);
+		offer(&r, 3);
+		CHECK(wait_used(&r, 3));
+		uint8_t st = 0xff;
+		CHECK_EQ(gm_read(&r.mem, DATA(3) + 0x1000 + 412, &st, 1), 0);
+		CHECK_EQ(st, VIRTIO_BLK_S_OK);
+		CHECK_EQ(gm_read(&r.mem, DATA(3), in, 100), 0);
+		CHECK_EQ(gm_read(&r.mem, DATA(3) + 0x1000, in + 100, 412), 0);
+		uint8_t want[512];
+		for (unsigned i = 0; i < 512; i++)
+			want[i] = (uint8_t)(i * 7);
+		CHECK(memcmp(in, want, 512) == 0);
+	}
+	brig_close(&r);
+}
+
+TEST(virtio_blk_several_in_flight)
+{
+	struct brig r;
+	uint8_t buf[512];
+
+	if (brig_open(&r, false) == 0) {
+		/* Five writes offered before any completes. */
+		for (uint16_t k = 0; k < 5; k++) {
+			memset(buf, 0x10 + k, sizeof(buf));
+			CHECK_EQ(gm_write(&r.mem, DATA(3 * k), buf, sizeof(buf)), 0);
+			make_req(&r, 3 * k, VIRTIO_BLK_T_OUT, 10 + k, sizeof(buf), false);
+		}
+		for (uint16_t k = 0; k < 5; k++)
+			offer(&r, 3 * k);
+		CHECK(wait_used(&r, 5));
+		for (uint16_t k = 0; k < 5; k++) {
+			memset(buf, 0x10 + k, sizeof(buf));
+			CHECK_EQ(status_of(&r, 3 * k), VIRTIO_BLK_S_OK);
+			CHECK(file_is(&r, (10 + k) * 512ull, buf, sizeof(buf)));
+		}
+	}
+	brig_close(&r);
+}
+
+TEST(virtio_blk_flush_get_id_zeroes)
+{
+	struct brig r;
+	uint8_t id[20], zero[1024] = { 0 };
+
+	if (brig_open(&r, false) == 0) {
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_FLUSH, 0, 0, false), VIRTIO_BLK_S_OK);
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_GET_ID, 0, 20, true), VIRTIO_BLK_S_OK);
+		CHECK_EQ(gm_read(&r.mem, DATA(0), id, 20), 0);
+		CHECK(memcmp(id, "isola-test-disk\0\0\0\0\0", 20) == 0);
+
+		/* WRITE_ZEROES of sectors 4..5: {sector, num, flags}. */
+		uint8_t seg[16] = { 0 };
+		uint64_t sector = 4;
+		uint32_t num = 2;
+		memcpy(seg, &sector, 8);
+		memcpy(seg + 8, &num, 4);
+		CHECK_EQ(gm_write(&r.mem, DATA(0), seg, 16), 0);
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false), VIRTIO_BLK_S_OK);
+		CHECK(file_is(&r, 4 * 512, zero, 1024));
+		/* Discard with the unmap flag: UNSUPP (§5.2.6.2). */
+		seg[12] = 1;
+		CHECK_EQ(gm_write(&r.mem, DATA(0), seg, 16), 0);
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_DISCARD, 0, 16, false), VIRTIO_BLK_S_UNSUPP);
+	}
+	brig_close(&r);
+}
+
+TEST(virtio_blk_bad_requests)
+{
+	struct brig r;
+
+	if (brig_open(&r, false) == 0) {
+		CHECK_EQ(gm_write(&r.mem, DATA(0), "XXXXXXXX", 8), 0);
+		/* Past the end, straddling the end, sizes not a multiple of 512. */
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_OUT, IMG_SECTORS, 512, false), VIRTIO_BLK_S_IOERR);
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_OUT, IMG_SECTORS - 1, 1024, false),
+			 VIRTIO_BLK_S_IOERR);
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_OUT, ~0ull, 512, false), VIRTIO_BLK_S_IOERR);
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_OUT, 0, 100, false), VIRTIO_BLK_S_IOERR);
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_IN, IMG_SECTORS - 1, 1024, true),
+			 VIRTIO_BLK_S_IOERR);
+		/* Data in the wrong direction. */
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_IN, 0, 512, false), VIRTIO_BLK_S_IOERR);
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_OUT, 0, 512, true), VIRTIO_BLK_S_IOERR);
+		/* Unknown type. */
+		CHECK_EQ(run_req(&r, 99, 0, 0, false), VIRTIO_BLK_S_UNSUPP);
+		CHECK(file_original(&r));
+		CHECK(!(rd(&r, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET));
+
+		/* Header too short but a status byte: IOERR. */
+		put_desc(&r, 0, HDR(0), 8, VIRTQ_DESC_F_NEXT, 1);
+		put_desc(&r, 1, STATUS(0), 1, VIRTQ_DESC_F_WRITE, 0);
+		uint16_t want = (uint16_t)(used_idx(&r) + 1);
+		offer(&r, 0);
+		CHECK(wait_used(&r, want));
+		CHECK_EQ(status_of(&r, 0), VIRTIO_BLK_S_IOERR);
+		CHECK(!(rd(&r, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET));
+
+		/* No writable status byte at all: the device needs a reset. */
+		make_req(&r, 0, VIRTIO_BLK_T_OUT, 0, 512, false);
+		put_desc(&r, 1, DATA(0), 512, 0, 0);
+		offer(&r, 0);
+		CHECK(rd(&r, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+		CHECK(file_original(&r));
+	}
+	brig_close(&r);
+}
+
+TEST(virtio_blk_readonly)
+{
+	struct brig r;
+
+	if (brig_open(&r, true) == 0) {
+		wr(&r, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+		CHECK(rd(&r, VIRTIO_MMIO_DEVICE_FEATURES) & VIRTIO_BIT(VIRTIO_BLK_F_RO));
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_OUT, 0, 512, false), VIRTIO_BLK_S_IOERR);
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_IN, 0, 512, true), VIRTIO_BLK_S_OK);
+		CHECK(file_original(&r));
+	}
+	brig_close(&r);
+}
+
+/* A reset with requests in flight waits for them and leaves the device
+ * usable. */
+TEST(virtio_blk_reset_in_flight)
+{
+	struct brig r;
+
+	if (brig_open(&r, false) == 0) {
+		for (uint16_t k = 0; k < 5; k++)
+			make_req(&r, 3 * k, VIRTIO_BLK_T_IN, k, 4096, true);
+		for (uint16_t k = 0; k < 5; k++)
+			offer(&r, 3 * k);
+		wr(&r, VIRTIO_MMIO_STATUS, 0);
+		CHECK_EQ(rd(&r, VIRTIO_MMIO_STATUS), 0);
+		brig_close(&r);
+		if (brig_open(&r, false) == 0)
+			CHECK_EQ(run_req(&r, VIRTIO_BLK_T_IN, 0, 512, true), VIRTIO_BLK_S_OK);
+	}
+	brig_close(&r);
+}
