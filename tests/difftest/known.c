@@ -37,6 +37,14 @@ static const ZydisMnemonic missing_sse[] = {
 	ZYDIS_MNEMONIC_UNPCKLPS,
 };
 
+/* The host's CPUID vendor is AuthenticAMD. */
+static bool host_is_amd(void)
+{
+	unsigned a, b, c, d;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
+	return b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163; /* "AuthenticAMD" */
+}
+
 bool dt_known_bug(const uint8_t *p, unsigned len)
 {
 	ZydisDisassembledInstruction zi;
@@ -46,6 +54,12 @@ bool dt_known_bug(const uint8_t *p, unsigned len)
 	for (unsigned i = 0; i < sizeof(missing_sse) / sizeof(missing_sse[0]); i++)
 		if (m == missing_sse[i])
 			return true;
+	/* KNOWN.md #1: CMPXCHG r32 whose comparison fails: Intel (soft's
+	 * vendor) zero-extends the destination, AMD leaves it alone; left out
+	 * on AMD hosts. */
+	if (m == ZYDIS_MNEMONIC_CMPXCHG && zi.operands[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+	    zi.operands[0].size == 32 && host_is_amd())
+		return true;
 	/* #2 too: CMPSD the SSE2 compare (the string CMPSD is implemented). */
 	if (m == ZYDIS_MNEMONIC_CMPSD && zi.operands[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
 		return true;

@@ -302,12 +302,13 @@ static int exec_xadd(struct soft_cpu *cpu, const struct soft_insn *in)
 	return soft_op_write(cpu, in, 1, old);
 }
 
-/* CMPXCHG: compare the accumulator with the destination (SDM Vol. 2A). A
- * memory destination is written either way, so a read-only page faults even
- * when the comparison fails; a register destination is left alone when it
- * fails (real CPUs do not zero-extend a 32-bit one then, whatever the SDM's
- * pseudocode suggests: found by tests/difftest). The accumulator is written
- * only when it fails. */
+/* CMPXCHG: compare the accumulator with the destination (SDM Vol. 2A). The
+ * destination is written either way, so a read-only page faults even when
+ * the comparison fails; the accumulator is written only when it fails. For a
+ * 32-bit register destination that write zero-extends, as the SDM's
+ * pseudocode, KVM's emulator and QEMU do, and as Intel CPUs (soft's CPUID
+ * vendor) do; AMD CPUs leave the register alone on failure
+ * (tests/difftest/KNOWN.md #1). */
 static int exec_cmpxchg(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	unsigned size = in->op[0].size;
@@ -332,11 +333,9 @@ static int exec_cmpxchg(struct soft_cpu *cpu, const struct soft_insn *in)
 	if (rc)
 		return rc;
 	old &= soft_mask(size);
-	if (old == acc || in->op[0].kind == SOP_MEM) {
-		rc = soft_op_write(cpu, in, 0, old == acc ? src : old);
-		if (rc)
-			return rc;
-	}
+	rc = soft_op_write(cpu, in, 0, old == acc ? src : old);
+	if (rc)
+		return rc;
 	soft_flags_sub(cpu, acc, old, 0, size);
 	if (old != acc)
 		soft_reg_write(cpu, X86_RAX, size, old);
