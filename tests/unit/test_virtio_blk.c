@@ -142,15 +142,16 @@ static void offer(struct brig *r, uint16_t head)
 	CHECK_EQ(gm_write(&r->mem, AVAIL + 4 + 2ull * (idx % QSIZE), &head, 2), 0);
 	idx++;
 	r->avail_idx = idx;
-	CHECK_EQ(gm_write(&r->mem, AVAIL + 2, &idx, 2), 0);
+	/* As a driver does (§2.7.13): release, since worker threads read the
+	 * ring while this thread (the "guest") writes it. */
+	__atomic_store_n((uint16_t *)gm_ptr(&r->mem, AVAIL + 2, 2), idx, __ATOMIC_RELEASE);
 	wr(r, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 }
 
+/* Acquire, so that the status and data written before used.idx are seen. */
 static uint16_t used_idx(struct brig *r)
 {
-	uint16_t v = 0;
-	CHECK_EQ(gm_read(&r->mem, USED + 2, &v, 2), 0);
-	return v;
+	return __atomic_load_n((uint16_t *)gm_ptr(&r->mem, USED + 2, 2), __ATOMIC_ACQUIRE);
 }
 
 /* Poll until used.idx reaches want (5 s at most). */
