@@ -191,11 +191,13 @@ static void blk_done(void *opaque, int err)
 	struct blk_req *r = opaque;
 	struct virtio_blk *blk = r->blk;
 
+	if (!blk_lock_unless_draining(blk))
+		return; /* reset rebuilds the free list */
+	/* Host errors (EIO, ENOSPC, ...) fail this request only; logged under
+	 * the lock, which also guards the rate limiter. */
 	if (err && err != -EOPNOTSUPP)
 		log_ratelimited(&blk->vdev->rl, "virtio-blk: %s: I/O error: %s",
 				block_path(blk->be), strerror(-err));
-	if (!blk_lock_unless_draining(blk))
-		return; /* reset rebuilds the free list */
 	req_finish(blk, r, status_of(err));
 	virtio_dev_notify_used(blk->vdev, 0);
 	blk_process(blk); /* chains left waiting for a free request */
