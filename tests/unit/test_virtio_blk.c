@@ -22,17 +22,18 @@
 #define DATA(h)   (0x400000ull + (h) * 0x10000ull)
 #define IMG_SECTORS 64
 
+/* The line's level, set from worker threads (completions). */
 static int irq_set(void *opaque, unsigned gsi, int level)
 {
-	(void)opaque;
 	(void)gsi;
-	(void)level;
+	__atomic_store_n((int *)opaque, level, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
 struct brig {
 	struct guest_mem mem;
 	struct irq_router router;
+	int level;
 	struct block_registry reg;
 	struct device *dev;
 	char path[64];
@@ -79,7 +80,7 @@ static int brig_open(struct brig *r, bool readonly)
 		CHECK(!"gm_init");
 		return -1;
 	}
-	r->router = (struct irq_router){ .set_level = irq_set };
+	r->router = (struct irq_router){ .set_level = irq_set, .opaque = &r->level };
 	if (block_open(&spec, &r->reg, &b, err, sizeof(err))) {
 		fprintf(stderr, "  %s\n", err);
 		CHECK(!"block_open");
@@ -257,6 +258,14 @@ TEST(virtio_blk_out_in_roundtrip)
 		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_OUT, 3, sizeof(out), false), VIRTIO_BLK_S_OK);
 		CHECK(file_is(&r, 3 * 512, out, sizeof(out)));
 		CHECK_EQ(used_len(&r, 0), 1);
+		/* The completion (a worker thread) raises the interrupt just
+		 * after it publishes used.idx. */
+		for (int i = 0; i < 5000 && !__atomic_load_n(&r.level, __ATOMIC_SEQ_CST); i++)
+			usleep(1000);
+		CHECK_EQ(__atomic_load_n(&r.level, __ATOMIC_SEQ_CST), 1);
+		CHECK_EQ(rd(&r, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_ISR_QUEUE);
+		wr(&r, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_ISR_QUEUE);
+		CHECK_EQ(__atomic_load_n(&r.level, __ATOMIC_SEQ_CST), 0);
 
 		CHECK_EQ(gm_write(&r.mem, DATA(0), "\0\0\0\0", 4), 0);
 		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_IN, 3, sizeof(in), true), VIRTIO_BLK_S_OK);
@@ -330,6 +339,13 @@ TEST(virtio_blk_flush_get_id_zeroes)
 		CHECK_EQ(gm_write(&r.mem, DATA(0), seg, 16), 0);
 		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false), VIRTIO_BLK_S_OK);
 		CHECK(file_is(&r, 4 * 512, zero, 1024));
+		/* DISCARD of the same range: accepted. */
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_DISCARD, 0, 16, false), VIRTIO_BLK_S_OK);
+		/* Past the end: IOERR. */
+		sector = IMG_SECTORS - 1;
+		memcpy(seg, &sector, 8);
+		CHECK_EQ(gm_write(&r.mem, DATA(0), seg, 16), 0);
+		CHECK_EQ(run_req(&r, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false), VIRTIO_BLK_S_IOERR);
 		/* Discard with the unmap flag: UNSUPP (§5.2.6.2). */
 		seg[12] = 1;
 		CHECK_EQ(gm_write(&r.mem, DATA(0), seg, 16), 0);
