@@ -6,8 +6,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backends/block.h"
+
 enum accel_choice { ACCEL_AUTO, ACCEL_KVM, ACCEL_SOFT };
 enum on_reset { ON_RESET_EXIT, ON_RESET_RESTART };
+
+/* One --disk: a raw image as a virtio-blk device (/dev/vda, vdb, ...). */
+struct disk_config {
+	const char *path;
+	bool readonly;
+	enum block_cache cache;
+	const char *id;        /* serial for GET_ID; NULL: none */
+};
+
+#define CONFIG_MAX_VIRTIO 8    /* virtio-mmio windows (and GSIs 16..23) */
 
 struct vm_config {
 	const char *kernel;     /* bzImage or ELF64; NULL: the guest kit's default */
@@ -21,6 +33,9 @@ struct vm_config {
 	bool kernel_is_default; /* kernel came from the guest kit */
 	bool dry_run;           /* build the VM, then exit without running it */
 	bool log_unclaimed;     /* log guest accesses no device claims */
+	struct disk_config disks[CONFIG_MAX_VIRTIO];
+	unsigned nr_disks;
+	bool rng;               /* virtio-rng from the host's getrandom() */
 };
 
 #define CONFIG_MAX_CPUS 64

@@ -37,6 +37,11 @@ static const char usage_run[] =
 	"                       the guest natively, else soft)\n"
 	"  --on-reset exit|restart  what a guest reset does (default exit)\n"
 	"  --serial-in FILE     feed the serial console from FILE instead of stdin\n"
+	"  --disk path=IMG[,readonly=on][,cache=writeback|none|unsafe][,id=NAME]\n"
+	"                       a raw disk image as virtio-blk (/dev/vda, vdb, ...;\n"
+	"                       repeatable); cache=writeback flushes on the guest's\n"
+	"                       FLUSH, none uses O_DIRECT, unsafe never flushes\n"
+	"  --rng                a virtio-rng device fed by the host's getrandom()\n"
 	"  --log-unclaimed      log port and MMIO accesses no device claims (guests\n"
 	"                       probe for absent hardware: off by default)\n"
 	"  --dry-run            check everything and build the VM (load the kernel,\n"
@@ -89,7 +94,8 @@ static uint64_t host_ram(void)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_ACCEL,
-       OPT_ON_RESET, OPT_SERIAL_IN, OPT_DRY_RUN, OPT_LOG_UNCLAIMED, OPT_HELP };
+       OPT_ON_RESET, OPT_SERIAL_IN, OPT_DRY_RUN, OPT_LOG_UNCLAIMED, OPT_DISK, OPT_RNG,
+       OPT_HELP };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, 0, OPT_KERNEL },
@@ -102,9 +108,72 @@ static const struct option run_options[] = {
 	{ "serial-in", required_argument, 0, OPT_SERIAL_IN },
 	{ "dry-run", no_argument, 0, OPT_DRY_RUN },
 	{ "log-unclaimed", no_argument, 0, OPT_LOG_UNCLAIMED },
+	{ "disk", required_argument, 0, OPT_DISK },
+	{ "rng", no_argument, 0, OPT_RNG },
 	{ "help", no_argument, 0, OPT_HELP },
 	{ 0, 0, 0, 0 },
 };
+
+static bool parse_on_off(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+/* --disk path=IMG[,readonly=on][,cache=MODE][,id=NAME]; a first field with
+ * no '=' is the path. The option's text is split in place: argv lives as
+ * long as the configuration. */
+static void parse_disk(struct vm_config *cfg, char *arg)
+{
+	char *whole = strdupa(arg);
+	if (cfg->nr_disks + (cfg->rng ? 1 : 0) >= CONFIG_MAX_VIRTIO)
+		die_usage("--disk %s: at most %d virtio devices (--disk and --rng together)",
+			  whole, CONFIG_MAX_VIRTIO);
+	struct disk_config *d = &cfg->disks[cfg->nr_disks];
+	*d = (struct disk_config){ .cache = BLOCK_CACHE_WRITEBACK };
+	char *save = NULL;
+	bool first = true;
+	for (char *kv = strtok_r(arg, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '=');
+		if (!eq && first) {
+			d->path = kv;
+			first = false;
+			continue;
+		}
+		first = false;
+		if (!eq)
+			die_usage("--disk %s: '%s' is not key=value (keys: path, readonly, cache, id)",
+				  whole, kv);
+		*eq = '\0';
+		const char *v = eq + 1;
+		if (!strcmp(kv, "path") || !strcmp(kv, "file")) {
+			d->path = v;
+		} else if (!strcmp(kv, "readonly") || !strcmp(kv, "ro")) {
+			if (!parse_on_off(v, &d->readonly))
+				die_usage("--disk %s: readonly=%s: say on or off", whole, v);
+		} else if (!strcmp(kv, "cache")) {
+			if (block_cache_parse(v, &d->cache))
+				die_usage("--disk %s: cache=%s: choose writeback, none or unsafe",
+					  whole, v);
+		} else if (!strcmp(kv, "id")) {
+			if (strlen(v) > BLOCK_ID_LEN)
+				die_usage("--disk %s: id=%s: at most %d bytes", whole, v,
+					  BLOCK_ID_LEN);
+			d->id = v;
+		} else {
+			die_usage("--disk %s: unknown key '%s' (keys: path, readonly, cache, id)",
+				  whole, kv);
+		}
+	}
+	if (!d->path || !*d->path)
+		die_usage("--disk %s: no path=IMG given", whole);
+	cfg->nr_disks++;
+}
 
 static void parse_run(int argc, char **argv, struct vm_config *cfg)
 {
@@ -124,6 +193,13 @@ static void parse_run(int argc, char **argv, struct vm_config *cfg)
 		case OPT_SERIAL_IN: cfg->serial_in = optarg; break;
 		case OPT_DRY_RUN: cfg->dry_run = true; break;
 		case OPT_LOG_UNCLAIMED: cfg->log_unclaimed = true; break;
+		case OPT_DISK: parse_disk(cfg, optarg); break;
+		case OPT_RNG:
+			if (!cfg->rng && cfg->nr_disks >= CONFIG_MAX_VIRTIO)
+				die_usage("--rng: at most %d virtio devices (--disk and --rng "
+					  "together)", CONFIG_MAX_VIRTIO);
+			cfg->rng = true;
+			break;
 		case OPT_CPUS: {
 			char *end;
 			errno = 0;

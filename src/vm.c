@@ -16,6 +16,9 @@
 #include "devices/reset.h"
 #include "devices/rtc.h"
 #include "devices/uart16550.h"
+#include "virtio/blk.h"
+#include "virtio/mmio.h"
+#include "virtio/rng.h"
 #include "log.h"
 #include "vm.h"
 
@@ -175,6 +178,61 @@ static int vm_attach_devices(struct vm *vm, const struct uart_host_ops *console,
 	return 0;
 }
 
+/* virtio-mmio device number vm->nr_virtio: its window, its interrupt line,
+ * and its entry for the DSDT (Debian's kernel finds virtio-mmio devices only
+ * through ACPI). */
+static struct virtio_mmio_params vm_next_virtio(struct vm *vm)
+{
+	unsigned i = vm->nr_virtio;
+	struct virtio_mmio_params p = {
+		.base = LAYOUT_MMIO_DEVICES + (uint64_t)i * VIRTIO_MMIO_WINDOW,
+		.len = VIRTIO_MMIO_WINDOW,
+		.gsi = LAYOUT_VIRTIO_MMIO_GSI_BASE + i,
+		.index = i,
+	};
+	vm->virtio[i] = (struct acpi_virtio_mmio){ .base = p.base, .len = (uint32_t)p.len,
+						   .gsi = p.gsi, .uid = i };
+	return p;
+}
+
+/* The virtio devices the user asked for: disks (/dev/vda, vdb, ... in
+ * order), then the entropy source. Errors in the user's images (missing,
+ * locked, given twice...) come back with *user_error set. */
+static int vm_attach_virtio(struct vm *vm, char *err, size_t errlen, bool *user_error)
+{
+	int rc;
+	for (unsigned i = 0; i < vm->cfg.nr_disks; i++) {
+		const struct disk_config *d = &vm->cfg.disks[i];
+		struct block_spec spec = { .path = d->path, .readonly = d->readonly,
+					   .cache = d->cache, .id = d->id };
+		struct block_backend *b;
+		rc = block_open(&spec, &vm->disks, &b, err, errlen);
+		if (rc) {
+			*user_error = true;
+			return rc;
+		}
+		struct virtio_mmio_params p = vm_next_virtio(vm);
+		rc = virtio_blk_attach(vm, &p, b, NULL);
+		if (rc) {
+			snprintf(err, errlen, "--disk %s: creating the virtio-blk device failed: %s",
+				 d->path, strerror(-rc));
+			return rc;
+		}
+		vm->nr_virtio++;
+	}
+	if (vm->cfg.rng) {
+		struct virtio_mmio_params p = vm_next_virtio(vm);
+		rc = virtio_rng_attach(vm, &p, NULL);
+		if (rc) {
+			snprintf(err, errlen, "--rng: creating the virtio-rng device failed: %s",
+				 strerror(-rc));
+			return rc;
+		}
+		vm->nr_virtio++;
+	}
+	return 0;
+}
+
 int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *ops,
 	     const struct vm_host *host, char *err, size_t errlen, int *status)
 {
@@ -210,9 +268,19 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops 
 	rc = vm_attach_devices(vm, host->console, err, errlen);
 	if (rc)
 		return rc;
+	bool user_error = false;
+	rc = vm_attach_virtio(vm, err, errlen, &user_error);
+	if (rc) {
+		if (user_error)
+			*status = EXIT_USAGE;
+		return rc;
+	}
 
+	struct acpi_devices acpi_devs = { .virtio_mmio = vm->virtio,
+					  .nr_virtio_mmio = vm->nr_virtio };
 	struct x86_boot_args args = { .kernel = cfg->kernel, .initrd = cfg->initrd,
-				      .cmdline = cfg->cmdline, .ncpus = cfg->cpus };
+				      .cmdline = cfg->cmdline, .ncpus = cfg->cpus,
+				      .devices = &acpi_devs };
 	rc = x86_boot_setup(&vm->mem, &args, &vm->boot_regs, &vm->boot_sregs, err, errlen);
 	if (rc) {
 		*status = EXIT_USAGE; /* the user's kernel, initrd or cmdline */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "accel/accel.h"
+#include "arch/x86/acpi.h"
 #include "arch/x86/regs.h"
 #include "bus.h"
 #include "config.h"
@@ -58,6 +59,9 @@ struct vm {
 	_Atomic int stop_status;      /* exit status to use */
 	_Atomic bool reset_pending;   /* a reset was requested and will restart */
 	struct device *uart;          /* the console UART, for the event loop */
+	struct block_registry disks;  /* open images: the same one twice is refused */
+	struct acpi_virtio_mmio virtio[CONFIG_MAX_VIRTIO]; /* for the DSDT */
+	unsigned nr_virtio;
 };
 
 /* Ask the VM to stop (any thread). The first request wins; later ones are

@@ -61,8 +61,9 @@ case_spec() {
 	rtc)       G_ARGS=(--cmdline "host_time=$(date -u +%s)"); G_TIMEOUT=90 ;;
 	hostile)   G_TIMEOUT=300 ;;  # ~40 s on kvm over PVM here
 	hostile_irqchip) ;;
-	virtio_hostile)  # needs devices: add isola's device options here once it has them
-		G_SKIP_RE='^no virtio-mmio devices' ;;
+	virtio_hostile)  # two disks (one read-only) and an entropy source to abuse
+		truncate -s 1M "$TMP/vh-a.img" "$TMP/vh-b.img"
+		G_ARGS=(--disk "path=$TMP/vh-a.img" --disk "path=$TMP/vh-b.img,readonly=on" --rng) ;;
 	acpi)      # ends in the S5 power-off its tables describe
 		G_ARGS=(--cmdline expect_cpus=1)
 		G_STATUS=0 G_PASSLINE= G_STDOUT_RE='^ACPI tables valid; powering off' ;;

@@ -13,11 +13,14 @@
 #include "arch/x86/regs.h"
 #include "memory.h"
 
+struct acpi_devices;
+
 struct x86_boot_args {
 	const char *kernel;   /* path: bzImage or ELF64, detected by content */
 	const char *initrd;   /* path or NULL */
 	const char *cmdline;  /* may be NULL (empty) */
 	unsigned ncpus;
+	const struct acpi_devices *devices; /* described in the DSDT; may be NULL */
 };
 
 /* Load the kernel (and initrd, cmdline) into mem, build boot_params with the

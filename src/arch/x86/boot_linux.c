@@ -471,7 +471,7 @@ int x86_boot_setup(struct guest_mem *mem, const struct x86_boot_args *args,
 			     strerror(-ret));
 		return ret;
 	}
-	ret = acpi_setup(mem, args->ncpus);
+	ret = acpi_setup_devices(mem, args->ncpus, args->devices);
 	if (ret) {
 		x86_boot_err(err, errlen,
 			     "cannot build the ACPI tables for %u CPUs: %s", args->ncpus,

@@ -23,6 +23,7 @@
 #define LAYOUT_KVM_TSS        0xfffbd000ull /* 3 pages KVM needs for its TSS */
 #define LAYOUT_KVM_IDENTITY   0xfffbc000ull /* 1 page KVM needs for its identity map */
 #define LAYOUT_MMIO_DEVICES   0xd0000000ull /* virtio-mmio and other MMIO devices */
+#define LAYOUT_VIRTIO_MMIO_GSI_BASE 16    /* virtio-mmio device i: I/O APIC pin 16 + i */
 
 /* Port I/O. */
 #define PORT_COM1       0x3f8  /* 16550A, 8 ports, IRQ 4 */
