@@ -57,7 +57,7 @@ struct apic_msg {
 	uint8_t shorthand;  /* enum apic_shorthand (IPIs only) */
 	bool logical;       /* destination mode */
 	bool level_trig;    /* trigger mode: level (TMR set, EOI broadcast) */
-	bool assert;        /* level: 1 assert, 0 de-assert (INIT level de-assert) */
+	bool assert;        /* level: 1 asserted, 0 deasserted (the INIT level-deassert IPI) */
 };
 
 struct lapic;

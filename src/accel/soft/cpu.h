@@ -16,7 +16,7 @@
  * Handlers therefore do everything that can fault before they change any
  * register, and write their memory destination last. Writes that leave the
  * CPU (OUT, MMIO stores) are buffered in cpu->exit, the instruction commits,
- * and then vcpu_run returns the exit (cpu->exit_after_commit); a store that
+ * and then vcpu_run returns that exit, as cpu->exit_after_commit says; a store that
  * takes several device writes (16 bytes, or split across pages) queues them
  * in cpu->mmio_wq and the next vcpu_run calls return the rest.
  *
@@ -363,7 +363,7 @@ static inline int soft_raise(struct soft_cpu *cpu, unsigned vector, bool has_err
 #define soft_gp0(cpu) soft_raise((cpu), EXC_GP, true, 0)
 #define soft_ud(cpu)  soft_raise((cpu), EXC_UD, false, 0)
 
-/* Prepare an error exit (emulation failure): returns SOFT_EXIT. */
+/* Prepare an error exit for an emulation failure; returns SOFT_EXIT. */
 int soft_error_exit(struct soft_cpu *cpu, const char *what, uint64_t d0, uint64_t d1);
 
 /* ---- soft VM and CPU lifecycle (soft.c / exec.c) ---- */
