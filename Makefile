@@ -31,7 +31,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 
 .PHONY: all isola unit guests guestkit deps test test-asan run bench clean help
 
-all: isola guests
+all: isola unit guests
 
 isola: $(BUILD)/isola
 

@@ -113,6 +113,7 @@ static const char *stop_reason_text(int why)
 	case VM_STOP_DEBUG_EXIT: return "guest wrote the debug-exit port";
 	case VM_STOP_CRASH: return "guest crashed";
 	case VM_STOP_HOST_ERROR: return "host error";
+	case VM_STOP_PANIC: return "the guest kernel panicked (its console above says why)";
 	default: return "?";
 	}
 }

@@ -13,6 +13,7 @@
 #include "arch/x86/layout.h"
 #include "devices/acpi_pm.h"
 #include "devices/debug_exit.h"
+#include "devices/pvpanic.h"
 #include "devices/reset.h"
 #include "devices/rtc.h"
 #include "devices/uart16550.h"
@@ -161,6 +162,7 @@ static int vm_attach_devices(struct vm *vm, const struct uart_host_ops *console,
 		{ "reset", reset_attach },
 		{ "acpi-pm", acpi_pm_attach },
 		{ "debug-exit", debug_exit_attach },
+		{ "pvpanic", pvpanic_attach },
 	};
 	int rc = uart16550_attach(vm, PORT_COM1, IRQ_COM1, console, &vm->uart);
 	if (rc) {
@@ -277,7 +279,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops 
 	}
 
 	struct acpi_devices acpi_devs = { .virtio_mmio = vm->virtio,
-					  .nr_virtio_mmio = vm->nr_virtio };
+					  .nr_virtio_mmio = vm->nr_virtio,
+					  .pvpanic = true };
 	struct x86_boot_args args = { .kernel = cfg->kernel, .initrd = cfg->initrd,
 				      .cmdline = cfg->cmdline, .ncpus = cfg->cpus,
 				      .devices = &acpi_devs };

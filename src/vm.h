@@ -27,12 +27,14 @@ enum vm_stop_reason {
 	VM_STOP_DEBUG_EXIT,   /* debug-exit port: status (value << 1) | 1 */
 	VM_STOP_CRASH,        /* triple fault, emulation failure: status 4 */
 	VM_STOP_HOST_ERROR,   /* isola could not go on (a host call failed): status 6 */
+	VM_STOP_PANIC,        /* the guest kernel reported a panic (pvpanic): status 8 */
 };
 
 #define EXIT_OK          0
 #define EXIT_USAGE       2
 #define EXIT_GUEST_CRASH 4
 #define EXIT_HOST_ERROR  6
+#define EXIT_GUEST_PANIC 8
 
 struct vcpu_thread {
 	struct vm *vm;

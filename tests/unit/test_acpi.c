@@ -316,3 +316,29 @@ TEST(boot_aml_encoding)
 	aml_integer(&a, 0);
 	CHECK_EQ(a.len, 4);
 }
+
+/* Device (PEVT) as iasl compiles
+ *   Device (PEVT) { Name (_HID, "QEMU0001")
+ *     Name (_CRS, ResourceTemplate () { IO (Decode16, 0x0505, 0x0505, 0x01, 0x01) }) }
+ * which is what Linux's pvpanic driver matches. */
+static const uint8_t pevt_aml[] = {
+	0x5b, 0x82, 0x27, 0x50, 0x45, 0x56, 0x54, 0x08, 0x5f, 0x48, 0x49, 0x44, 0x0d, 0x51,
+	0x45, 0x4d, 0x55, 0x30, 0x30, 0x30, 0x31, 0x00, 0x08, 0x5f, 0x43, 0x52, 0x53, 0x11,
+	0x0d, 0x0a, 0x0a, 0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01, 0x79, 0x00,
+};
+
+TEST(boot_acpi_pvpanic_device)
+{
+	static uint8_t buf[512];
+	struct aml a;
+	struct acpi_devices devs = { .pvpanic = true };
+
+	aml_init(&a, buf, sizeof(buf));
+	CHECK_EQ(acpi_dsdt_body_devices(&a, &devs), 0);
+	CHECK(memmem(buf, a.len, pevt_aml, sizeof(pevt_aml)) != NULL);
+	/* and not without it */
+	devs.pvpanic = false;
+	aml_init(&a, buf, sizeof(buf));
+	CHECK_EQ(acpi_dsdt_body_devices(&a, &devs), 0);
+	CHECK(memmem(buf, a.len, pevt_aml, sizeof(pevt_aml)) == NULL);
+}

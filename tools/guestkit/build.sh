@@ -33,6 +33,7 @@ WANTED_MODULES=(
 	vsock
 	vmw_vsock_virtio_transport
 	ext4
+	pvpanic_mmio		# tells isola the kernel panicked (ACPI QEMU0001, port 0x505)
 )
 
 STEP=start

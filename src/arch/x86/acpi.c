@@ -302,6 +302,8 @@ void aml_buffer(struct aml *a, const uint8_t *data, size_t len)
 #define ACPI_RES_MEMORY32_FIXED 0x86 /* §6.4.3.4 */
 #define ACPI_RES_EXT_IRQ        0x89 /* §6.4.3.6 */
 #define ACPI_RES_END_TAG        0x79 /* §6.4.2.9, small item, 1 byte follows */
+#define ACPI_RES_IO             0x47 /* §6.4.2.5, small item, 7 bytes follow */
+#define ACPI_RES_IO_DECODE16    0x01
 #define ACPI_RES_MEM_RW         0x01
 /* Extended Interrupt flags: bit 0 consumer, bit 1 edge (clear: level),
  * bit 2 active low (clear: high), bit 3 shared (clear: exclusive). */
@@ -372,6 +374,33 @@ int acpi_dsdt_virtio_mmio(struct aml *a, const struct acpi_virtio_mmio *devs, un
 	return a->err;
 }
 
+/* Device (PEVT) { _HID "QEMU0001"; _CRS IO (Decode16, port, port, 1, 1) }:
+ * what QEMU's pvpanic ISA device puts in its DSDT and what Linux's
+ * pvpanic-mmio driver matches (it takes an I/O resource as well as memory). */
+static int acpi_pvpanic(struct aml *a)
+{
+	uint8_t crs[8 + 2];
+	size_t scope, dev;
+
+	put8(crs, 0, ACPI_RES_IO);
+	put8(crs, 1, ACPI_RES_IO_DECODE16);
+	put16(crs, 2, PORT_PVPANIC); /* minimum base */
+	put16(crs, 4, PORT_PVPANIC); /* maximum base */
+	put8(crs, 6, 1);             /* alignment */
+	put8(crs, 7, 1);             /* length */
+	put8(crs, 8, ACPI_RES_END_TAG);
+	put8(crs, 9, 0);
+	scope = aml_scope_begin(a, "\\_SB");
+	dev = aml_device_begin(a, "PEVT");
+	aml_name(a, "_HID");
+	aml_string(a, "QEMU0001");
+	aml_name(a, "_CRS");
+	aml_buffer(a, crs, sizeof(crs));
+	aml_end(a, dev);
+	aml_end(a, scope);
+	return a->err;
+}
+
 int acpi_dsdt_body_devices(struct aml *a, const struct acpi_devices *devs)
 {
 	size_t pkg;
@@ -385,6 +414,8 @@ int acpi_dsdt_body_devices(struct aml *a, const struct acpi_devices *devs)
 	aml_integer(a, 0);
 	aml_integer(a, 0);
 	aml_end(a, pkg);
+	if (devs && devs->pvpanic && acpi_pvpanic(a))
+		return a->err;
 	if (devs && devs->nr_virtio_mmio)
 		return acpi_dsdt_virtio_mmio(a, devs->virtio_mmio, devs->nr_virtio_mmio);
 	return a->err;

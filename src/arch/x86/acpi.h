@@ -5,6 +5,7 @@
 #ifndef ISOLA_X86_ACPI_H
 #define ISOLA_X86_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -100,6 +101,7 @@ struct acpi_virtio_mmio {
 struct acpi_devices {
 	const struct acpi_virtio_mmio *virtio_mmio;
 	unsigned nr_virtio_mmio;
+	bool pvpanic; /* Device (\_SB_.PEVT), _HID "QEMU0001", at PORT_PVPANIC */
 };
 
 /* Scope (\_SB_) { Device (VRnn) {...} ... } for n devices; nothing for

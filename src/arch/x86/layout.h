@@ -34,6 +34,7 @@
 #define PORT_I8042_CMD  0x64   /* write 0xfe pulses the CPU reset line */
 #define PORT_RESET_CF9  0xcf9  /* PCI reset control register */
 #define PORT_DEBUG_EXIT 0x501  /* test guests: write a status byte to stop the VM */
+#define PORT_PVPANIC    0x505  /* the guest kernel reports a panic (QEMU's pvpanic port) */
 #define PORT_ACPI_PM    0x600  /* PM1a event block (4 bytes) then PM1a control (2 bytes) */
 #define PORT_ACPI_PM1_EVT (PORT_ACPI_PM + 0)
 #define PORT_ACPI_PM1_CNT (PORT_ACPI_PM + 4)
