@@ -19,6 +19,8 @@ struct guest_mem;
 struct accel;
 struct vcpu;
 struct vm;
+struct snap_reader;
+struct snap_writer;
 
 enum vcpu_exit_kind {
 	VCPU_EXIT_IO,           /* port I/O: dispatch on the pio bus, then run again */
@@ -76,6 +78,13 @@ struct accel_ops {
 	int (*set_sregs)(struct vcpu *vcpu, const struct x86_sregs *s);
 	/* Drive an interrupt line (GSI) of the back end's interrupt controllers. */
 	int (*irq_set)(struct accel *acc, unsigned gsi, int level);
+	/* The vCPU's whole architectural state as one versioned snapshot section
+	 * (snapshot.h), and back; only while the vCPU is not running. A restore
+	 * that fails (-EINVAL: truncated, hostile or of another version) leaves
+	 * the vCPU as it was. NULL where the back end cannot yet: kvm (its state
+	 * lives in several KVM_GET_* calls, not gathered yet). */
+	int (*vcpu_save)(struct vcpu *vcpu, struct snap_writer *w);
+	int (*vcpu_restore)(struct vcpu *vcpu, struct snap_reader *r);
 };
 
 extern const struct accel_ops accel_kvm_ops;

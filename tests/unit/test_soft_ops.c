@@ -15,6 +15,7 @@
 #include "bus.h"
 #include "device.h"
 #include "memory.h"
+#include "snapshot.h"
 #include "unit.h"
 #include "vm.h"
 
@@ -118,6 +119,28 @@ TEST(soft_accel_ops_lifecycle)
 
 	CHECK_EQ(ops->irq_set(acc, 4, 1), 0);
 	CHECK_EQ(ops->irq_set(acc, 100000, 1), -EINVAL);
+
+	/* vcpu_save/vcpu_restore: the BSP's state moves to the AP (which then
+	 * runs, no longer waiting for a SIPI, from after the HLT); a damaged
+	 * section is refused and leaves the AP alone. */
+	struct snap_writer w;
+	struct snap_reader rd;
+	snap_writer_init(&w);
+	CHECK_EQ(ops->vcpu_save(bsp, &w), 0);
+	CHECK(snap_finish(&w) == 0);
+	CHECK(snap_reader_init(&rd, w.buf, w.len) == 0);
+	rd.len -= 8; /* cut into the section: its fields run out */
+	struct x86_regs before;
+	CHECK_EQ(ops->get_regs(ap, &before), 0);
+	CHECK(ops->vcpu_restore(ap, &rd) != 0);
+	CHECK_EQ(ops->get_regs(ap, &r), 0);
+	CHECK(memcmp(&r, &before, sizeof(r)) == 0);
+	CHECK(snap_reader_init(&rd, w.buf, w.len) == 0);
+	CHECK_EQ(ops->vcpu_restore(ap, &rd), 0);
+	CHECK_EQ(ops->get_regs(ap, &r), 0);
+	CHECK_EQ(r.rip, 0x10000 + sizeof(code));
+	CHECK_EQ(r.gpr[X86_RAX], 0x1234);
+	snap_writer_free(&w);
 
 	ops->vcpu_destroy(ap);
 	ops->vcpu_destroy(bsp);

@@ -33,6 +33,7 @@
 #include "accel/soft/cpu.h"
 #include "devices/irqchip.h"
 #include "memory.h"
+#include "snapshot.h"
 #include "vm.h"
 
 struct accel {
@@ -239,6 +240,19 @@ static int soft_irq_set(struct accel *acc, unsigned gsi, int level)
 	return irqchip_set_irq(acc->chip, gsi, level);
 }
 
+/* Section "SCPU" (state.c). The restore is checked whole before anything is
+ * applied, so a refused snapshot leaves the vCPU untouched. */
+static int soft_vcpu_save(struct vcpu *v, struct snap_writer *w)
+{
+	soft_cpu_save(&v->cpu, w);
+	return w->error;
+}
+
+static int soft_vcpu_restore(struct vcpu *v, struct snap_reader *r)
+{
+	return soft_cpu_restore(&v->cpu, r);
+}
+
 const struct accel_ops accel_soft_ops = {
 	.name = "soft",
 	.vm_create = soft_vm_create,
@@ -252,4 +266,6 @@ const struct accel_ops accel_soft_ops = {
 	.get_sregs = soft_get_sregs,
 	.set_sregs = soft_set_sregs,
 	.irq_set = soft_irq_set,
+	.vcpu_save = soft_vcpu_save,
+	.vcpu_restore = soft_vcpu_restore,
 };
