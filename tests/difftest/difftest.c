@@ -2,7 +2,7 @@
  * soft CPU, compare the final states.
  *
  *   difftest [--seed N] [--count N] [--start I] [--group NAME] [--all-forms]
- *            [--max-report N] [--replay SEED:INDEX]
+ *            [--max-report N] [--replay SEED:INDEX [--cut N]]
  *
  * Prints one PASS:/FAIL: difftest/<group> line per group run, with the
  * first mismatch of a failing group described above it (seed, index,
@@ -90,6 +90,29 @@ static int compare(const struct dt_seq *s, const struct dt_state *a, const struc
 	}
 	if (a->mxcsr != b->mxcsr)
 		DIFF("  mxcsr: native %#x soft %#x\n", a->mxcsr, b->mxcsr);
+	if (a->fcw != b->fcw)
+		DIFF("  fcw: native %#x soft %#x\n", a->fcw, b->fcw);
+	if (a->fsw != b->fsw)
+		DIFF("  fsw: native %#x soft %#x\n", a->fsw, b->fsw);
+	if (a->ftw != b->ftw)
+		DIFF("  ftw: native %#x soft %#x\n", a->ftw, b->ftw);
+	for (int i = 0; i < 8; i++) {
+		if (!memcmp(a->st[i], b->st[i], 10))
+			continue;
+		uint16_t ea, eb;
+		uint64_t ma, mb;
+		memcpy(&ma, a->st[i], 8), memcpy(&ea, a->st[i] + 8, 2);
+		memcpy(&mb, b->st[i], 8), memcpy(&eb, b->st[i] + 8, 2);
+		DIFF("  st%d: native %04x_%016" PRIx64 " soft %04x_%016" PRIx64 "\n", i, ea, ma,
+		     eb, mb);
+	}
+	/* The host saves FOP/FIP/FDP only while an exception is pending (AMD);
+	 * FIP's upper half is not compared: the kernel's signal frame may hold
+	 * only 32 bits of it (FXSAVE without REX.W). */
+	if ((a->fsw & 0x80) && (a->fop != b->fop || (uint32_t)a->fip != (uint32_t)b->fip ||
+				(uint32_t)a->fdp != (uint32_t)b->fdp))
+		DIFF("  fop/fip/fdp: native %#x/%#" PRIx64 "/%#" PRIx64 " soft %#x/%#" PRIx64
+		     "/%#" PRIx64 "\n", a->fop, a->fip, a->fdp, b->fop, b->fip, b->fdp);
 	int shown = 0;
 	for (unsigned i = 0; i < DT_SCRATCH_SZ; i++) {
 		if (a->scratch[i] == b->scratch[i])
@@ -154,12 +177,21 @@ static bool has_known_bug(const struct dt_seq *s)
 
 static struct dt_state st_native, st_soft;
 static bool replay_mode;
+/* --cut N (with --replay): end the sequence with UD2 at instruction N, to
+ * find the first instruction that differs. */
+static unsigned replay_cut;
 
 /* Run one case; 0 equal, 1 mismatch, 2 a mismatch in a sequence with a
  * known-bug form (--all-forms; not reported), -1 a runner failed. */
 static int run_case(uint64_t seed, uint64_t index, int grp, bool excl, FILE *report)
 {
 	dt_generate(seed, index, grp, excl, &seq);
+	if (replay_cut && replay_cut < seq.n) {
+		seq.len = seq.off[replay_cut] + 2u;
+		seq.code[seq.len - 2] = 0x0f;
+		seq.code[seq.len - 1] = 0x0b;
+		seq.n = replay_cut + 1;
+	}
 	if (dt_native_run(&seq, &st_native) || dt_soft_run(&seq, &st_soft)) {
 		if (report)
 			fprintf(report, "difftest: runner failed on %" PRIu64 ":%" PRIu64 "\n",
@@ -212,6 +244,8 @@ int main(int argc, char **argv)
 			start = strtoull(v, NULL, 0);
 		} else if (!strcmp(a, "--tag")) {
 			tag = v;
+		} else if (!strcmp(a, "--cut")) {
+			replay_cut = (unsigned)strtoul(v, NULL, 0);
 		} else if (!strcmp(a, "--dump")) {
 			dump = v;
 		} else if (!strcmp(a, "--max-report")) {
@@ -299,7 +333,7 @@ int main(int argc, char **argv)
 	return bad;
 usage:
 	fprintf(stderr, "usage: difftest [--seed N] [--count N] [--start I] [--group NAME] "
-		"[--all-forms] [--max-report N] [--tag SUFFIX] [--replay SEED:INDEX [--dump FILE]] "
-		"[--mnemonics]\n");
+		"[--all-forms] [--max-report N] [--tag SUFFIX] "
+		"[--replay SEED:INDEX [--dump FILE] [--cut N]] [--mnemonics]\n");
 	return 2;
 }

@@ -29,6 +29,7 @@
  * all arrive as SIGSEGV/SIGBUS), -1 if the runner failed. */
 #define DT_VEC_DE  0
 #define DT_VEC_UD  6
+#define DT_VEC_MF  16
 #define DT_VEC_XM  19
 #define DT_VEC_MEM 100
 
@@ -40,9 +41,19 @@ struct dt_state {
 	uint32_t mxcsr;    /* 400 */
 	int vector;        /* 404 */
 	uint8_t scratch[DT_SCRATCH_SZ];
+	/* x87 (FXSAVE image fields): FCW, FSW, the abridged tag byte,
+	 * ST(0)..ST(7). FOP, FIP and FDP are outputs only, compared when the
+	 * run stopped with ES set (AMD hosts save them only then). */
+	uint16_t fcw, fsw;
+	uint8_t ftw;
+	uint8_t st[8][10];
+	uint16_t fop;
+	uint64_t fip, fdp;
 };
 
-enum dt_group { G_ALU, G_SHIFT, G_MULDIV, G_BIT, G_STRING, G_STACK, G_SSE_INT, G_SSE_FP, G_NR };
+enum dt_group {
+	G_ALU, G_SHIFT, G_MULDIV, G_BIT, G_STRING, G_STACK, G_SSE_INT, G_SSE_FP, G_X87, G_NR
+};
 extern const char *const dt_group_name[G_NR];
 
 #define DT_MAX_INSNS 160

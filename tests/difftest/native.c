@@ -1,10 +1,10 @@
 /* The host CPU as the oracle: run a generated sequence in this process.
  *
- * dt_enter (below) loads every GPR including RSP, the arithmetic flags and
- * DF (POPFQ), XMM0-15 and MXCSR from a state block and jumps to the code
- * page at DT_CODE_VA. The sequence ends in UD2, so it always stops in a
- * signal: SIGILL (the end, or a #UD), SIGFPE (#DE), SIGSEGV/SIGBUS (a stray
- * access). The handler runs on its own stack (RSP points into the scratch
+ * dt_enter (below) loads the x87 state (FXRSTOR64), every GPR including
+ * RSP, the arithmetic flags and DF (POPFQ), XMM0-15 and MXCSR from a state
+ * block and jumps to the code page at DT_CODE_VA. The sequence ends in
+ * UD2, so it always stops in a signal: SIGILL (the end, or a #UD), SIGFPE
+ * (#DE, #MF, #XM), SIGSEGV/SIGBUS (a stray access). The handler runs on its own stack (RSP points into the scratch
  * page), takes the final state from the signal's ucontext and siglongjmps
  * back; the code in between needs no epilogue. */
 #include <errno.h>
@@ -30,6 +30,7 @@ __asm__(".text\n"
 	".globl dt_enter\n"
 	".type dt_enter,@function\n"
 	"dt_enter:\n"
+	"	fxrstor64 dt_fx(%rip)\n"
 	"	ldmxcsr 400(%rdi)\n"
 	"	movdqu 144+0*16(%rdi), %xmm0\n"
 	"	movdqu 144+1*16(%rdi), %xmm1\n"
@@ -72,6 +73,10 @@ __asm__(".text\n"
 	"dt_code_target: .quad 0x800000\n"
 	".text\n");
 
+/* The initial x87 state for dt_enter's FXRSTOR64 (XMM and MXCSR are
+ * loaded after it). */
+uint8_t dt_fx[512] __attribute__((aligned(16)));
+
 static sigjmp_buf dt_jb;
 static struct dt_state *dt_out;
 static uint8_t *dt_code, *dt_scratch;
@@ -92,9 +97,20 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 	o->rflags = (uint64_t)uc->uc_mcontext.gregs[REG_EFL];
 	memcpy(o->xmm, uc->uc_mcontext.fpregs->_xmm, sizeof(o->xmm));
 	o->mxcsr = uc->uc_mcontext.fpregs->mxcsr;
+	o->fcw = uc->uc_mcontext.fpregs->cwd;
+	o->fsw = uc->uc_mcontext.fpregs->swd;
+	o->ftw = (uint8_t)uc->uc_mcontext.fpregs->ftw;
+	o->fop = uc->uc_mcontext.fpregs->fop;
+	o->fip = uc->uc_mcontext.fpregs->rip;
+	o->fdp = uc->uc_mcontext.fpregs->rdp;
+	for (int i = 0; i < 8; i++)
+		memcpy(o->st[i], &uc->uc_mcontext.fpregs->_st[i], 10);
+	/* SIGFPE: #DE, #MF or #XM, as the trap number says. */
 	if (sig == SIGFPE)
-		o->vector = si->si_code == FPE_INTDIV || si->si_code == FPE_INTOVF ? DT_VEC_DE
-									   : DT_VEC_XM;
+		o->vector = uc->uc_mcontext.gregs[REG_TRAPNO] == 16   ? DT_VEC_MF :
+			    uc->uc_mcontext.gregs[REG_TRAPNO] == 19   ? DT_VEC_XM :
+			    si->si_code == FPE_INTDIV || si->si_code == FPE_INTOVF ? DT_VEC_DE
+										    : DT_VEC_XM;
 	else
 		o->vector = sig == SIGILL ? DT_VEC_UD : DT_VEC_MEM;
 	siglongjmp(dt_jb, 1);
@@ -132,6 +148,14 @@ int dt_native_run(const struct dt_seq *s, struct dt_state *out)
 	memcpy(dt_scratch, s->init.scratch, DT_SCRATCH_SZ);
 	__builtin___clear_cache((char *)dt_code, (char *)dt_code + s->len);
 	memset(out, 0, sizeof(*out));
+	memset(dt_fx, 0, sizeof(dt_fx));
+	memcpy(dt_fx + 0, &s->init.fcw, 2);
+	memcpy(dt_fx + 2, &s->init.fsw, 2);
+	dt_fx[4] = s->init.ftw;
+	for (int i = 0; i < 8; i++)
+		memcpy(dt_fx + 32 + 16 * i, s->init.st[i], 10);
+	uint32_t mx = 0x1f80;
+	memcpy(dt_fx + 24, &mx, 4);
 	out->vector = -1;
 	dt_out = out;
 	if (sigsetjmp(dt_jb, 0) == 0)

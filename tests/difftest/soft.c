@@ -48,6 +48,12 @@ int dt_soft_run(const struct dt_seq *s, struct dt_state *out)
 	cpu->rflags = s->init.rflags | X86_RFLAGS_FIXED | X86_RFLAGS_IF;
 	memcpy(cpu->xmm, s->init.xmm, sizeof(cpu->xmm));
 	cpu->mxcsr = s->init.mxcsr;
+	cpu->fcw = s->init.fcw;
+	cpu->fsw = s->init.fsw;
+	cpu->ftw = s->init.ftw;
+	memcpy(cpu->st, s->init.st, sizeof(cpu->st));
+	cpu->fop = cpu->fcs = cpu->fds = 0;
+	cpu->fip = cpu->fdp = 0;
 	cpu->rip = DT_CODE_VA;
 	cpu->insn_budget = 100000;
 	int kind = tenv_run(t);
@@ -69,6 +75,13 @@ int dt_soft_run(const struct dt_seq *s, struct dt_state *out)
 	out->rip = tenv_r64(t, TEST_STACK - 40);
 	memcpy(out->xmm, cpu->xmm, sizeof(out->xmm));
 	out->mxcsr = cpu->mxcsr;
+	out->fcw = cpu->fcw;
+	out->fsw = cpu->fsw;
+	out->ftw = cpu->ftw;
+	memcpy(out->st, cpu->st, sizeof(out->st));
+	out->fop = cpu->fop;
+	out->fip = cpu->fip;
+	out->fdp = cpu->fdp;
 	out->vector = vec == 13 || vec == 14 || vec == 12 || vec == 17 ? DT_VEC_MEM : (int)vec;
 	if (gm_read(&t->mem, DT_SCRATCH_VA, out->scratch, DT_SCRATCH_SZ))
 		return -1;

@@ -148,6 +148,7 @@ struct soft_insn {
 	uint8_t flags;     /* INSN_* */
 	uint8_t strseg;    /* string instructions: segment of the source (DS or override) */
 	uint8_t opcode;    /* last opcode byte, for handlers that need it */
+	uint8_t modrm;     /* the ModRM byte (x87 handlers), 0 if none */
 	struct soft_operand op[4];
 	/* The instruction that follows in the same decoded page, once seen
 	 * running after this one: sequential code skips the slot lookup. */
@@ -245,12 +246,19 @@ struct soft_cpu {
 	uint64_t tsc_offset, tsc_aux, pat, misc_enable, mtrr_def_type;
 	uint64_t tsc_adjust; /* IA32_TSC_ADJUST: what writes to the TSC added (SDM Vol. 3B §18.17.3) */
 	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
-	/* SSE and x87 (x87 is storage only so far: FXSAVE image fields) */
+	/* SSE and x87. The x87 registers are kept as in an FXSAVE image:
+	 * st[i] is ST(i) (stack order), ftw the abridged tag byte (bit j set:
+	 * physical register j is not empty), TOP in fsw bits 11-13. The last
+	 * instruction and data pointers (x87.h): fip/fcs/fop of the last
+	 * non-control x87 instruction, fdp/fds of the last one with a memory
+	 * operand. */
 	uint8_t xmm[16][16] __attribute__((aligned(16)));
 	uint32_t mxcsr;
 	uint16_t fcw, fsw;
 	uint8_t ftw;
 	uint8_t st[8][10];
+	uint16_t fop, fcs, fds;
+	uint64_t fip, fdp;
 	/* interrupt state */
 	bool int_shadow; /* STI / MOV SS: no interrupt before the next instruction ends */
 	/* Activity state (SDM Vol. 3A §9.4): HLT, or an application processor
@@ -511,6 +519,8 @@ soft_handler soft_exec_sse_lookup(const struct soft_insn *in);
 soft_handler soft_exec_sse_int_lookup(const struct soft_insn *in);
 soft_handler soft_exec_sse_fp_lookup(const struct soft_insn *in);
 soft_handler soft_exec_x87_lookup(const struct soft_insn *in);
+soft_handler soft_exec_x87_env_lookup(const struct soft_insn *in);
+soft_handler soft_exec_x87_host_lookup(const struct soft_insn *in);
 int soft_exec_ud(struct soft_cpu *cpu, const struct soft_insn *in);
 
 /* ---- except.c: descriptors, segment loads, exception delivery ---- */

@@ -170,7 +170,7 @@ static soft_handler find_handler(const struct soft_insn *in)
 		soft_exec_alu_lookup, soft_exec_shift_lookup, soft_exec_muldiv_lookup,
 		soft_exec_string_lookup, soft_exec_ctrl_lookup, soft_exec_system_lookup,
 		soft_exec_sse_lookup, soft_exec_sse_int_lookup, soft_exec_sse_fp_lookup,
-		soft_exec_x87_lookup,
+		soft_exec_x87_lookup, soft_exec_x87_env_lookup, soft_exec_x87_host_lookup,
 	};
 	for (unsigned i = 0; i < sizeof(lookup) / sizeof(lookup[0]); i++) {
 		soft_handler h = lookup[i](in);
@@ -220,6 +220,9 @@ static int decode_one(struct soft_cpu *cpu, int mode, const uint8_t *buf, unsign
 	out->osize = zi.operand_width / 8;
 	out->asize = zi.address_width / 8;
 	out->opcode = zi.opcode;
+	if (zi.attributes & ZYDIS_ATTRIB_HAS_MODRM)
+		out->modrm = (uint8_t)(zi.raw.modrm.mod << 6 | zi.raw.modrm.reg << 3 |
+				       zi.raw.modrm.rm);
 	if (zi.attributes & ZYDIS_ATTRIB_HAS_LOCK)
 		out->flags |= INSN_LOCK;
 	if (zi.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE))

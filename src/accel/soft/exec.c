@@ -267,6 +267,8 @@ void soft_cpu_reset(struct soft_cpu *cpu)
 	cpu->fsw = 0;
 	cpu->ftw = 0;
 	memset(cpu->st, 0, sizeof(cpu->st));
+	cpu->fip = cpu->fdp = 0;
+	cpu->fop = cpu->fcs = cpu->fds = 0;
 	cpu->int_shadow = false;
 	soft_cpu_drop_pending(cpu);
 	soft_tlb_flush(cpu, true);

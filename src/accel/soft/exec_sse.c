@@ -5,12 +5,13 @@
  *
  * Every one first checks CR0.EM (#UD), CR4.OSFXSR (#UD) and CR0.TS (#NM),
  * SDM Vol. 3A §13.1. Legacy-encoded 128-bit memory operands must be 16-byte
- * aligned except for the unaligned moves (#GP(0)). x87 arithmetic is not
- * implemented: the x87 state exists for FXSAVE/FXRSTOR only. */
+ * aligned except for the unaligned moves (#GP(0)). The x87 instructions
+ * are in exec_x87*.c. */
 #include <string.h>
 
 #include "accel/soft/cpu.h"
 #include "accel/soft/sse.h"
+#include "accel/soft/x87.h"
 
 #ifdef HAVE_ZYDIS
 #include <Zydis/Zydis.h>
@@ -197,8 +198,48 @@ static int exec_ldst_mxcsr(struct soft_cpu *cpu, const struct soft_insn *in)
 	return SOFT_OK;
 }
 
-/* FXSAVE/FXRSTOR image (SDM Vol. 1 §10.5.1, Table 10-2): 512 bytes, 16-byte
- * aligned. FIP/FDP/FOP are kept as zero: no x87 instruction runs here. */
+/* FXSAVE/FXRSTOR image (SDM Vol. 1 §10.5.1, Table 10-2; Vol. 2A "FXSAVE"
+ * Tables 3-43 to 3-45): 512 bytes, 16-byte aligned. FOP at 6; FXSAVE64
+ * (REX.W) stores 64-bit FIP and FDP at 8 and 16, the other forms 32-bit
+ * FIP, FCS, FDP, FDS. FOP, FIP and FDP are always stored, as Intel CPUs do
+ * (AMD ones store them only while an exception is pending). */
+static void fx_pointers(struct soft_cpu *cpu, const struct soft_insn *in, uint8_t *img,
+			bool store)
+{
+	bool wide = in->mnemonic == ZYDIS_MNEMONIC_FXSAVE64 ||
+		    in->mnemonic == ZYDIS_MNEMONIC_FXRSTOR64;
+	uint32_t lo;
+	if (store) {
+		memcpy(img + 6, &cpu->fop, 2);
+		if (wide) {
+			memcpy(img + 8, &cpu->fip, 8);
+			memcpy(img + 16, &cpu->fdp, 8);
+			return;
+		}
+		lo = (uint32_t)cpu->fip;
+		memcpy(img + 8, &lo, 4);
+		memcpy(img + 12, &cpu->fcs, 2);
+		lo = (uint32_t)cpu->fdp;
+		memcpy(img + 16, &lo, 4);
+		memcpy(img + 20, &cpu->fds, 2);
+		return;
+	}
+	memcpy(&cpu->fop, img + 6, 2);
+	cpu->fop &= 0x7ff;
+	if (wide) {
+		memcpy(&cpu->fip, img + 8, 8);
+		memcpy(&cpu->fdp, img + 16, 8);
+		cpu->fcs = cpu->fds = 0;
+		return;
+	}
+	memcpy(&lo, img + 8, 4);
+	cpu->fip = lo;
+	memcpy(&cpu->fcs, img + 12, 2);
+	memcpy(&lo, img + 16, 4);
+	cpu->fdp = lo;
+	memcpy(&cpu->fds, img + 20, 2);
+}
+
 static int exec_fxsave(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t img[512];
@@ -213,6 +254,7 @@ static int exec_fxsave(struct soft_cpu *cpu, const struct soft_insn *in)
 	memcpy(img + 0, &cpu->fcw, 2);
 	memcpy(img + 2, &cpu->fsw, 2);
 	img[4] = cpu->ftw;
+	fx_pointers(cpu, in, img, true);
 	memcpy(img + 24, &cpu->mxcsr, 4);
 	memcpy(img + 28, &mask, 4);
 	for (int i = 0; i < 8; i++)
@@ -222,7 +264,9 @@ static int exec_fxsave(struct soft_cpu *cpu, const struct soft_insn *in)
 	if (cpu->cr4 & X86_CR4_OSFXSR)
 		for (unsigned i = 0; i < nx; i++)
 			memcpy(img + 160 + 16 * i, cpu->xmm[i], 16);
-	return soft_lin_write(cpu, lin, img, 512, cpu->cpl == 3);
+	/* Bytes 416-511 (288-511 outside 64-bit mode) are reserved or left to
+	 * software: hardware does not write them. */
+	return soft_lin_write(cpu, lin, img, nx == 16 ? 416 : 288, cpu->cpl == 3);
 }
 
 static int exec_fxrstor(struct soft_cpu *cpu, const struct soft_insn *in)
@@ -243,8 +287,10 @@ static int exec_fxrstor(struct soft_cpu *cpu, const struct soft_insn *in)
 	memcpy(&cpu->fcw, img + 0, 2);
 	memcpy(&cpu->fsw, img + 2, 2);
 	cpu->ftw = img[4];
+	fx_pointers(cpu, in, img, false);
 	for (int i = 0; i < 8; i++)
 		memcpy(cpu->st[i], img + 32 + 16 * i, 10);
+	soft_x87_loaded(cpu);
 	if (cpu->cr4 & X86_CR4_OSFXSR) {
 		cpu->mxcsr = mxcsr;
 		unsigned nx = soft_64bit(cpu) ? 16 : 8;

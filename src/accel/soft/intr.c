@@ -67,6 +67,8 @@ void soft_cpu_init_signal(struct soft_cpu *cpu)
 	uint32_t mxcsr = cpu->mxcsr;
 	uint16_t fcw = cpu->fcw, fsw = cpu->fsw;
 	uint8_t ftw = cpu->ftw;
+	uint16_t fop = cpu->fop, fcs = cpu->fcs, fds = cpu->fds;
+	uint64_t fip = cpu->fip, fdp = cpu->fdp;
 
 	memcpy(xmm, cpu->xmm, sizeof(xmm));
 	memcpy(st, cpu->st, sizeof(st));
@@ -78,6 +80,7 @@ void soft_cpu_init_signal(struct soft_cpu *cpu)
 	memcpy(cpu->xmm, xmm, sizeof(xmm));
 	memcpy(cpu->st, st, sizeof(st));
 	cpu->mxcsr = mxcsr, cpu->fcw = fcw, cpu->fsw = fsw, cpu->ftw = ftw;
+	cpu->fop = fop, cpu->fcs = fcs, cpu->fds = fds, cpu->fip = fip, cpu->fdp = fdp;
 	cpu->nmi_pending = cpu->nmi_blocked = false;
 	cpu->dc.prev = NULL;
 	cpu->activity = (cpu->apic_base & SOFT_APIC_BASE_BSP) ? SOFT_ACTIVE : SOFT_WAIT_SIPI;

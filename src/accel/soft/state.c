@@ -15,8 +15,9 @@
 #include "accel/soft/cpu.h"
 #include "snapshot.h"
 
-/* Version 2 adds IA32_TSC_ADJUST and the NMI state; version 1 is read too. */
-#define SCPU_VERSION 2
+/* Version 2 adds IA32_TSC_ADJUST and the NMI state, version 3 the x87
+ * FOP, FIP, FCS, FDP, FDS; older versions are read too. */
+#define SCPU_VERSION 3
 
 static void save_seg(struct snap_writer *w, const struct x86_segment *s)
 {
@@ -109,6 +110,11 @@ void soft_cpu_save(const struct soft_cpu *c, struct snap_writer *w)
 	snap_u64(w, c->tsc_adjust);
 	snap_u8(w, c->nmi_pending);
 	snap_u8(w, c->nmi_blocked);
+	snap_u16(w, c->fop);
+	snap_u64(w, c->fip);
+	snap_u16(w, c->fcs);
+	snap_u64(w, c->fdp);
+	snap_u16(w, c->fds);
 	snap_end(w);
 }
 
@@ -137,6 +143,8 @@ static void commit(struct soft_cpu *cpu, const struct soft_cpu *c)
 	memcpy(cpu->xmm, c->xmm, sizeof(cpu->xmm));
 	cpu->mxcsr = c->mxcsr;
 	cpu->fcw = c->fcw, cpu->fsw = c->fsw, cpu->ftw = c->ftw;
+	cpu->fop = c->fop, cpu->fip = c->fip, cpu->fcs = c->fcs;
+	cpu->fdp = c->fdp, cpu->fds = c->fds;
 	memcpy(cpu->st, c->st, sizeof(cpu->st));
 	cpu->int_shadow = c->int_shadow;
 	cpu->activity = c->activity;
@@ -167,7 +175,7 @@ static int read_state(struct soft_cpu *c, struct snap_reader *r)
 	int rc = snap_open(r, "SCPU", &version);
 	if (rc)
 		return rc;
-	if (version != 1 && version != SCPU_VERSION)
+	if (version < 1 || version > SCPU_VERSION)
 		return -EINVAL;
 	(void)snap_get_u32(r); /* index: the restoring vCPU keeps its own */
 	for (int i = 0; i < X86_NR_GPRS; i++)
@@ -233,6 +241,13 @@ static int read_state(struct soft_cpu *c, struct snap_reader *r)
 		c->tsc_adjust = snap_get_u64(r);
 		c->nmi_pending = snap_get_u8(r) & 1;
 		c->nmi_blocked = snap_get_u8(r) & 1;
+	}
+	if (version >= 3) {
+		c->fop = snap_get_u16(r) & 0x7ff;
+		c->fip = snap_get_u64(r);
+		c->fcs = snap_get_u16(r);
+		c->fdp = snap_get_u64(r);
+		c->fds = snap_get_u16(r);
 	}
 	return r->error;
 }
