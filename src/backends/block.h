@@ -56,6 +56,11 @@ struct block_spec {
 	 * instead of only what the host reports — e.g. 4096 for an image that will move
 	 * to a 4K-sector disk. 0 = what the host reports. */
 	unsigned dio_align;
+	/* No worker threads: block_submit runs the request on the caller's thread and
+	 * calls done before it returns. For fuzzing and tests, where completions must
+	 * come in a reproducible order; a VM never uses it (a vCPU would wait for the
+	 * disk). workers and depth are ignored. */
+	bool sync;
 };
 
 #define BLOCK_DEFAULT_WORKERS 4
@@ -85,6 +90,14 @@ enum block_op {
  * VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP). */
 #define BLOCK_REQ_MAY_UNMAP 1u
 
+/* One range of a DISCARD / WRITE_ZEROES that has several (a virtio-blk request may
+ * carry several segments, VIRTIO 1.2 §5.2.6). */
+struct block_range {
+	uint64_t offset, len; /* bytes, multiples of BLOCK_SECTOR_SIZE */
+	unsigned flags;       /* BLOCK_REQ_MAY_UNMAP */
+};
+#define BLOCK_MAX_RANGES 256
+
 struct block_req {
 	enum block_op op;
 	unsigned flags;
@@ -97,6 +110,14 @@ struct block_req {
 	unsigned iovcnt;
 	/* DISCARD/WRITE_ZEROES: byte length, a multiple of BLOCK_SECTOR_SIZE. */
 	uint64_t len;
+	/* DISCARD/WRITE_ZEROES with several ranges: nranges (1..BLOCK_MAX_RANGES) ranges,
+	 * run in order, each with its own flags; offset, len and flags above are then
+	 * unused. block_submit checks every range before it queues the request, so one
+	 * bad range refuses the whole request and none is applied. A host error in
+	 * range i stops there (ranges before i are done): the status is that error.
+	 * The array must stay valid until done is called. 0 = the one range above. */
+	const struct block_range *ranges;
+	unsigned nranges;
 	void (*done)(void *opaque, int status);
 	void *opaque;
 	/* Back end's own: the queue link. */
@@ -117,9 +138,11 @@ int block_open(const struct block_spec *spec, struct block_registry *reg,
  * the lock and the registry slot. NULL is allowed. */
 void block_close(struct block_backend *b);
 
-/* Queues a request. 0: done will be called exactly once, on a worker thread.
+/* Queues a request. 0: done will be called exactly once, on a worker thread (with
+ * block_spec.sync: on this thread, before block_submit returns).
  * -errno: refused before touching the file, done will not be called:
- *   -EINVAL   offset or length not a multiple of 512, iovcnt 0 or above IOV_MAX
+ *   -EINVAL   offset or length not a multiple of 512, iovcnt 0 or above IOV_MAX,
+ *             nranges above BLOCK_MAX_RANGES
  *   -EOPNOTSUPP an unknown op
  *   -ERANGE   beyond the end of the image (offset + length overflow included)
  *   -EROFS    a write, discard or write-zeroes on a read-only image
@@ -136,6 +159,8 @@ void block_drain(struct block_backend *b);
 
 uint64_t block_capacity(const struct block_backend *b); /* bytes, multiple of 512 */
 bool block_readonly(const struct block_backend *b);
+/* Opened with block_spec.sync: done runs inside block_submit. */
+bool block_is_sync(const struct block_backend *b);
 /* The alignment O_DIRECT needs for offsets and lengths (cache=none), else 512: a
  * value the front end may advertise as the logical block size (blk_size). */
 unsigned block_logical_block_size(const struct block_backend *b);

@@ -65,7 +65,8 @@ struct block_backend {
 	ino_t ino;
 	uint8_t id[BLOCK_ID_LEN];
 	struct block_registry *reg;
-	struct block_pool *pool;
+	struct block_pool *pool; /* NULL with block_spec.sync */
+	void *sync_scratch;      /* block_spec.sync, cache=none: the bounce buffer */
 	void *zeros; /* BLOCK_ZERO_SIZE bytes, aligned for O_DIRECT */
 	/* cache=none with lbs > 512 only: a write that covers part of an lbs block is
 	 * a read-modify-write of that block and takes this lock exclusively; every
@@ -98,6 +99,11 @@ uint64_t block_capacity(const struct block_backend *b)
 bool block_readonly(const struct block_backend *b)
 {
 	return b->readonly;
+}
+
+bool block_is_sync(const struct block_backend *b)
+{
+	return !b->pool;
 }
 
 unsigned block_logical_block_size(const struct block_backend *b)
@@ -426,10 +432,20 @@ int block_open(const struct block_spec *spec, struct block_registry *reg,
 	}
 	memset(b->zeros, 0, BLOCK_ZERO_SIZE);
 
-	ret = block_pool_create(&b->pool, spec->workers ? spec->workers : BLOCK_DEFAULT_WORKERS,
-				spec->depth ? spec->depth : BLOCK_DEFAULT_DEPTH,
-				b->cache == BLOCK_CACHE_NONE ? BLOCK_BOUNCE_SIZE : 0, align,
-				block_exec, b);
+	if (spec->sync) {
+		ret = 0;
+		if (b->cache == BLOCK_CACHE_NONE) {
+			ret = -posix_memalign(&b->sync_scratch, align, BLOCK_BOUNCE_SIZE);
+			if (ret)
+				b->sync_scratch = NULL;
+		}
+	} else {
+		ret = block_pool_create(&b->pool,
+					spec->workers ? spec->workers : BLOCK_DEFAULT_WORKERS,
+					spec->depth ? spec->depth : BLOCK_DEFAULT_DEPTH,
+					b->cache == BLOCK_CACHE_NONE ? BLOCK_BOUNCE_SIZE : 0, align,
+					block_exec, b);
+	}
 	if (ret) {
 		snprintf(err, errlen, "%s: cannot start the I/O threads: %s", b->path,
 			 strerror(-ret));
@@ -443,6 +459,7 @@ int block_open(const struct block_spec *spec, struct block_registry *reg,
 err_close:
 	close(b->fd); /* releases the OFD locks too */
 	free(b->zeros);
+	free(b->sync_scratch);
 err_free:
 	pthread_rwlock_destroy(&b->rmw_lock);
 	free(b->path);
@@ -460,13 +477,15 @@ void block_close(struct block_backend *b)
 	close(b->fd);
 	pthread_rwlock_destroy(&b->rmw_lock);
 	free(b->zeros);
+	free(b->sync_scratch);
 	free(b->path);
 	free(b);
 }
 
 void block_drain(struct block_backend *b)
 {
-	block_pool_drain(b->pool);
+	if (b->pool) /* a sync back end never has anything in flight */
+		block_pool_drain(b->pool);
 }
 
 /* ---- Submission ---------------------------------------------------------------- */
@@ -483,9 +502,29 @@ static int iov_total(const struct iovec *iov, unsigned cnt, uint64_t *total)
 	return 0;
 }
 
+/* Hands a checked request to the workers, or runs it here (block_spec.sync). */
+static int block_queue(struct block_backend *b, struct block_req *req)
+{
+	if (b->pool)
+		return block_pool_submit(b->pool, req);
+	req->done(req->opaque, block_exec(b, req, b->sync_scratch));
+	return 0;
+}
+
+/* [off, off + len) is whole sectors inside the image: 0, -EINVAL or -ERANGE. */
+static int block_check_range(const struct block_backend *b, uint64_t off, uint64_t len)
+{
+	if (off % BLOCK_SECTOR_SIZE || len % BLOCK_SECTOR_SIZE)
+		return -EINVAL;
+	if (off > b->size || len > b->size - off)
+		return -ERANGE;
+	return 0;
+}
+
 int block_submit(struct block_backend *b, struct block_req *req)
 {
 	uint64_t len = 0;
+	int ret;
 
 	switch (req->op) {
 	case BLOCK_OP_READ:
@@ -498,19 +537,30 @@ int block_submit(struct block_backend *b, struct block_req *req)
 	case BLOCK_OP_DISCARD:
 	case BLOCK_OP_WRITE_ZEROES:
 		len = req->len;
-		break;
+		if (!req->nranges)
+			break;
+		if (req->nranges > BLOCK_MAX_RANGES || !req->ranges)
+			return -EINVAL;
+		if (b->readonly)
+			return -EROFS;
+		/* Every range before any runs: all or nothing. */
+		for (unsigned i = 0; i < req->nranges; i++) {
+			ret = block_check_range(b, req->ranges[i].offset, req->ranges[i].len);
+			if (ret)
+				return ret;
+		}
+		return block_queue(b, req);
 	case BLOCK_OP_FLUSH:
-		return block_pool_submit(b->pool, req);
+		return block_queue(b, req);
 	default:
 		return -EOPNOTSUPP;
 	}
 	if (req->op != BLOCK_OP_READ && b->readonly)
 		return -EROFS;
-	if (req->offset % BLOCK_SECTOR_SIZE || len % BLOCK_SECTOR_SIZE)
-		return -EINVAL;
-	if (req->offset > b->size || len > b->size - req->offset)
-		return -ERANGE;
-	return block_pool_submit(b->pool, req);
+	ret = block_check_range(b, req->offset, len);
+	if (ret)
+		return ret;
+	return block_queue(b, req);
 }
 
 /* ---- Execution (worker threads) ------------------------------------------------ */
@@ -790,11 +840,18 @@ static int block_do_write_zeroes(struct block_backend *b, const struct block_req
 	return write_zeros(b, req->offset, req->len, scratch);
 }
 
+static int block_do_ranged(struct block_backend *b, const struct block_req *req, void *scratch)
+{
+	if (req->op == BLOCK_OP_DISCARD)
+		return block_do_discard(b, req);
+	return block_do_write_zeroes(b, req, scratch);
+}
+
 static int block_exec(void *ctx, struct block_req *req, void *scratch)
 {
 	struct block_backend *b = ctx;
 	const char *what;
-	uint64_t len = req->len;
+	uint64_t off = req->offset, len = req->len;
 	int ret;
 
 	switch (req->op) {
@@ -819,17 +876,27 @@ static int block_exec(void *ctx, struct block_req *req, void *scratch)
 		}
 		break;
 	case BLOCK_OP_DISCARD:
-		what = "discard";
-		ret = block_do_discard(b, req);
-		break;
 	case BLOCK_OP_WRITE_ZEROES:
-		what = "write-zeroes";
-		ret = block_do_write_zeroes(b, req, scratch);
+		what = req->op == BLOCK_OP_DISCARD ? "discard" : "write-zeroes";
+		ret = req->nranges ? 0 : block_do_ranged(b, req, scratch);
+		for (unsigned i = 0; i < req->nranges; i++) {
+			/* One range at a time through the single-range code; the
+			 * first failure ends the request (its range is logged). */
+			struct block_req one = { .op = req->op, .flags = req->ranges[i].flags,
+						 .offset = req->ranges[i].offset,
+						 .len = req->ranges[i].len };
+			ret = block_do_ranged(b, &one, scratch);
+			if (ret) {
+				off = one.offset;
+				len = one.len;
+				break;
+			}
+		}
 		break;
 	default:
 		return -EOPNOTSUPP; /* refused at submit; never here */
 	}
 	if (ret && ret != -EOPNOTSUPP)
-		block_log_error(b, what, req->offset, len, ret);
+		block_log_error(b, what, off, len, ret);
 	return ret;
 }

@@ -41,6 +41,8 @@ struct blk_req {
 	struct virtq_chain chain;
 	struct virtq_seg seg[BLK_CHAIN_SEGS];
 	struct iovec iov[BLK_CHAIN_SEGS];
+	struct block_range ranges[VIRTIO_BLK_MAX_DWZ_SEG];
+	int sync_err;               /* a sync back end's answer, see submit() */
 	struct blk_req *next_free;
 };
 
@@ -49,6 +51,7 @@ struct virtio_blk {
 	struct block_backend *be;
 	uint64_t capacity;          /* bytes */
 	bool readonly;
+	bool sync;                  /* the back end completes inside block_submit */
 	unsigned blk_size;
 	atomic_bool draining;
 	struct blk_req *free;       /* under vdev->lock */
@@ -76,10 +79,10 @@ static void blk_config_read(struct virtio_dev *vdev, uint32_t off, void *buf, un
 	put_le(cfg + VIRTIO_BLK_CFG_BLK_SIZE, blk->blk_size, 4);
 	put_le(cfg + VIRTIO_BLK_CFG_NUM_QUEUES, 1, 2);
 	put_le(cfg + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS, VIRTIO_BLK_MAX_ZERO_SECTORS, 4);
-	put_le(cfg + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, 1, 4);
+	put_le(cfg + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, VIRTIO_BLK_MAX_DWZ_SEG, 4);
 	put_le(cfg + VIRTIO_BLK_CFG_DISCARD_ALIGN, blk->blk_size / BLOCK_SECTOR_SIZE, 4);
 	put_le(cfg + VIRTIO_BLK_CFG_MAX_WZ_SECTORS, VIRTIO_BLK_MAX_ZERO_SECTORS, 4);
-	put_le(cfg + VIRTIO_BLK_CFG_MAX_WZ_SEG, 1, 4);
+	put_le(cfg + VIRTIO_BLK_CFG_MAX_WZ_SEG, VIRTIO_BLK_MAX_DWZ_SEG, 4);
 	cfg[VIRTIO_BLK_CFG_WZ_MAY_UNMAP] = 1;
 	memcpy(buf, cfg + off, len); /* the transport checked off + len <= config_len */
 }
@@ -185,20 +188,31 @@ static bool blk_lock_unless_draining(struct virtio_blk *blk)
 	return true;
 }
 
-/* Back end worker thread. */
+/* Under the lock: the back end's answer for r. Host errors (EIO, ENOSPC, ...)
+ * fail this request only; logged under the lock, which also guards the rate
+ * limiter. */
+static void req_complete(struct virtio_blk *blk, struct blk_req *r, int err)
+{
+	if (err && err != -EOPNOTSUPP)
+		log_ratelimited(&blk->vdev->rl, "virtio-blk: %s: I/O error: %s",
+				block_path(blk->be), strerror(-err));
+	req_finish(blk, r, status_of(err));
+}
+
+/* Back end worker thread; or, with a sync back end, inside block_submit on
+ * the thread that holds the lock (submit() finishes the request then). */
 static void blk_done(void *opaque, int err)
 {
 	struct blk_req *r = opaque;
 	struct virtio_blk *blk = r->blk;
 
+	if (blk->sync) {
+		r->sync_err = err;
+		return;
+	}
 	if (!blk_lock_unless_draining(blk))
 		return; /* reset rebuilds the free list */
-	/* Host errors (EIO, ENOSPC, ...) fail this request only; logged under
-	 * the lock, which also guards the rate limiter. */
-	if (err && err != -EOPNOTSUPP)
-		log_ratelimited(&blk->vdev->rl, "virtio-blk: %s: I/O error: %s",
-				block_path(blk->be), strerror(-err));
-	req_finish(blk, r, status_of(err));
+	req_complete(blk, r, err);
 	virtio_dev_notify_used(blk->vdev, 0);
 	blk_process(blk); /* chains left waiting for a free request */
 	virtio_dev_unlock(blk->vdev);
@@ -213,51 +227,79 @@ static bool in_range(const struct virtio_blk *blk, uint64_t sector, uint64_t len
 	return sector <= sectors && len / BLOCK_SECTOR_SIZE <= sectors - sector;
 }
 
-/* Submit r; 0 if it went to the back end, else the status to answer now. */
+/* Submit r. 0: it went to the back end and blk_done will finish it; 1: it
+ * is finished already (a sync back end); else -errno, the status to answer
+ * now. */
 static int submit(struct virtio_blk *blk, struct blk_req *r)
 {
+	int rc;
+
 	r->breq.done = blk_done;
 	r->breq.opaque = r;
-	return block_submit(blk->be, &r->breq);
+	rc = block_submit(blk->be, &r->breq);
+	if (rc || !blk->sync)
+		return rc;
+	req_complete(blk, r, r->sync_err);
+	return 1;
 }
 
-/* DISCARD / WRITE_ZEROES (§5.2.6.2): one segment (max_*_seg = 1). */
+/* DISCARD / WRITE_ZEROES (§5.2.6.2): after the header, 1..VIRTIO_BLK_MAX_DWZ_SEG
+ * segments {le64 sector, le32 num_sectors, le32 flags}, the only readable
+ * data; the status byte is the only writable byte. Every segment is checked
+ * before any is applied, so a request with one bad segment changes nothing:
+ * unknown flags (or unmap on a discard) in any segment answer UNSUPP, as the
+ * device requirements of §5.2.6.2 say; otherwise an empty, oversized
+ * (> max_*_sectors) or out-of-range segment, or more than max_*_seg of them,
+ * answers IOERR. */
 static int start_dwz(struct virtio_blk *blk, struct blk_req *r, uint32_t type, uint8_t *status)
 {
 	const struct virtq_chain *c = &r->chain;
-	uint8_t seg[BLK_DWZ_LEN];
-	uint64_t sector;
-	uint32_t num, flags;
 	bool wz = type == VIRTIO_BLK_T_WRITE_ZEROES;
+	uint32_t allowed = wz ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0u;
+	bool unsupp = false, bad = false;
+	uint32_t data, nseg;
 
 	if (!virtio_has_feature(blk->vdev, wz ? VIRTIO_BLK_F_WRITE_ZEROES : VIRTIO_BLK_F_DISCARD)) {
 		*status = VIRTIO_BLK_S_UNSUPP;
 		return 1;
 	}
-	if (c->readable_len != BLK_HDR_LEN + BLK_DWZ_LEN || c->writable_len != 1 || blk->readonly) {
-		*status = VIRTIO_BLK_S_IOERR;
+	*status = VIRTIO_BLK_S_IOERR;
+	data = c->readable_len - BLK_HDR_LEN;
+	if (c->writable_len != 1 || blk->readonly || data == 0 || data % BLK_DWZ_LEN ||
+	    data / BLK_DWZ_LEN > VIRTIO_BLK_MAX_DWZ_SEG)
 		return 1;
+	nseg = data / BLK_DWZ_LEN;
+	for (uint32_t i = 0; i < nseg; i++) {
+		uint8_t seg[BLK_DWZ_LEN];
+		uint64_t sector;
+		uint32_t num, flags;
+
+		chain_read(c, BLK_HDR_LEN + i * BLK_DWZ_LEN, seg, BLK_DWZ_LEN);
+		sector = get_le(seg, 8);
+		num = (uint32_t)get_le(seg + 8, 4);
+		flags = (uint32_t)get_le(seg + 12, 4);
+		if (flags & ~allowed)
+			unsupp = true;
+		else if (num == 0 || num > VIRTIO_BLK_MAX_ZERO_SECTORS ||
+			 !in_range(blk, sector, (uint64_t)num * BLOCK_SECTOR_SIZE))
+			bad = true;
+		if (unsupp || bad)
+			continue; /* still look for UNSUPP in the rest */
+		r->ranges[i] = (struct block_range){
+			.offset = sector * BLOCK_SECTOR_SIZE,
+			.len = (uint64_t)num * BLOCK_SECTOR_SIZE,
+			.flags = (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ? BLOCK_REQ_MAY_UNMAP
+									     : 0,
+		};
 	}
-	chain_read(c, BLK_HDR_LEN, seg, BLK_DWZ_LEN);
-	sector = get_le(seg, 8);
-	num = (uint32_t)get_le(seg + 8, 4);
-	flags = (uint32_t)get_le(seg + 12, 4);
-	/* "the device MUST set the status to VIRTIO_BLK_S_UNSUPP" for unknown
-	 * flags, and for unmap on a discard. */
-	if (flags & ~(wz ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0u)) {
-		*status = VIRTIO_BLK_S_UNSUPP;
-		return 1;
-	}
-	if (num == 0 || num > VIRTIO_BLK_MAX_ZERO_SECTORS ||
-	    !in_range(blk, sector, (uint64_t)num * BLOCK_SECTOR_SIZE)) {
-		*status = VIRTIO_BLK_S_IOERR;
+	if (unsupp || bad) {
+		*status = unsupp ? VIRTIO_BLK_S_UNSUPP : VIRTIO_BLK_S_IOERR;
 		return 1;
 	}
 	r->breq = (struct block_req){
 		.op = wz ? BLOCK_OP_WRITE_ZEROES : BLOCK_OP_DISCARD,
-		.flags = (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ? BLOCK_REQ_MAY_UNMAP : 0,
-		.offset = sector * BLOCK_SECTOR_SIZE,
-		.len = (uint64_t)num * BLOCK_SECTOR_SIZE,
+		.ranges = r->ranges,
+		.nranges = nseg,
 	};
 	return 0;
 }
@@ -357,6 +399,10 @@ static void blk_process(struct virtio_blk *blk)
 			rc = submit(blk, r);
 			if (rc == 0)
 				continue;
+			if (rc == 1) {
+				pushed = true;
+				continue;
+			}
 			status = status_of(rc);
 		}
 		req_finish(blk, r, status);
@@ -435,6 +481,7 @@ int virtio_blk_create(struct guest_mem *mem, const struct irq_router *router,
 	blk->capacity = block_capacity(b);
 	blk->readonly = block_readonly(b);
 	blk->blk_size = block_logical_block_size(b);
+	blk->sync = block_is_sync(b);
 	atomic_init(&blk->draining, false);
 	blk_free_all(blk);
 

@@ -43,8 +43,10 @@
  * a chain may have seg_max + 2 buffers (header and status). */
 #define VIRTIO_BLK_QUEUE_SIZE 256
 #define VIRTIO_BLK_SEG_MAX    126
-/* Largest DISCARD / WRITE_ZEROES range, in 512-byte sectors (1 GiB). */
+/* Largest DISCARD / WRITE_ZEROES segment, in 512-byte sectors (1 GiB), and
+ * segments per request (max_discard_seg, max_write_zeroes_seg; §5.2.4). */
 #define VIRTIO_BLK_MAX_ZERO_SECTORS (1u << 21)
+#define VIRTIO_BLK_MAX_DWZ_SEG      32
 
 /* Config space offsets (§5.2.4, struct virtio_blk_config). */
 #define VIRTIO_BLK_CFG_CAPACITY       0
