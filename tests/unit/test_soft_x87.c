@@ -86,6 +86,51 @@ TEST(soft_x87_pointers)
 	tenv_destroy(&t);
 }
 
+/* Real mode: FNSTENV's real-mode layouts (SDM Vol. 1 Figures 8-10, 8-12)
+ * hold 20-bit linear pointers split around FOP; FLDENV reads them back. */
+TEST(soft_x87_real_mode_env)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	soft_cpu_reset(t.cpu);
+	/* at 1800:0000 (linear 0x18000), DS = 0x2000:
+	 *   mov ax, 0x2000 ; mov ds, ax
+	 *   fld qword [0x100] ; fadd st0, st0
+	 *   fnstenv [0x200] (14 bytes) ; o32 fnstenv [0x300] (28 bytes)
+	 *   fninit ; fldenv [0x200] ; fnstenv [0x400] ; hlt */
+	static const uint8_t code[] = {
+		0xb8, 0x00, 0x20, 0x8e, 0xd8,
+		0xdd, 0x06, 0x00, 0x01, 0xd8, 0xc0,
+		0xd9, 0x36, 0x00, 0x02, 0x66, 0xd9, 0x36, 0x00, 0x03,
+		0xdb, 0xe3, 0xd9, 0x26, 0x00, 0x02, 0xd9, 0x36, 0x00, 0x04, 0xf4,
+	};
+	tenv_load(&t, 0x18000, code, sizeof(code));
+	double d = 2.0;
+	CHECK(gm_write(&t.mem, 0x20100, &d, 8) == 0);
+	t.cpu->seg[X86_CS].selector = 0x1800;
+	t.cpu->seg[X86_CS].base = 0x18000;
+	t.cpu->rip = 0;
+	CHECK_EQ(tenv_run(&t), VCPU_EXIT_HALT);
+	const uint64_t e16 = 0x20200, e32 = 0x20300;
+	CHECK_EQ(rd(&t, e16 + 0, 2), 0x37f);
+	CHECK_EQ(rd(&t, e16 + 2, 2), 0x3800);
+	CHECK_EQ(rd(&t, e16 + 4, 2), 0x3fff);
+	CHECK_EQ(rd(&t, e16 + 6, 2), 0x8009);        /* FIP[15:0] of fadd, 0x18009 */
+	CHECK_EQ(rd(&t, e16 + 8, 2), 0x1000 | 0x0c0); /* FIP[19:16], FOP */
+	CHECK_EQ(rd(&t, e16 + 10, 2), 0x0100);       /* FDP[15:0], 0x20100 */
+	CHECK_EQ(rd(&t, e16 + 12, 2), 0x2000);       /* FDP[19:16] << 12 */
+	CHECK_EQ(rd(&t, e32 + 12, 4), 0xffff8009);
+	CHECK_EQ(rd(&t, e32 + 16, 4), 0x1000 | 0x0c0);
+	CHECK_EQ(rd(&t, e32 + 20, 4), 0xffff0100);
+	CHECK_EQ(rd(&t, e32 + 24, 4), 0x2000);
+	/* FLDENV then FNSTENV gives the same 14 bytes back. */
+	uint8_t a[14], b[14];
+	CHECK(gm_read(&t.mem, e16, a, 14) == 0);
+	CHECK(gm_read(&t.mem, 0x20400, b, 14) == 0);
+	CHECK(memcmp(a, b, 14) == 0);
+	tenv_destroy(&t);
+}
+
 /* An unmasked exception is pending until the next waiting instruction:
  * FNSTSW still runs, FWAIT takes #MF (SDM Vol. 1 §8.6). */
 TEST(soft_x87_pending_mf)
