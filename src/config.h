@@ -36,6 +36,10 @@ struct vm_config {
 	struct disk_config disks[CONFIG_MAX_VIRTIO];
 	unsigned nr_disks;
 	bool rng;               /* virtio-rng from the host's getrandom() */
+	const char *gdb;        /* --gdb tcp:HOST:PORT (checked), NULL: no stub */
+	bool gdb_wait;          /* --gdb-wait: vCPUs wait for the debugger */
+	const char *trace;      /* --trace FILE, NULL: none */
+	uint64_t trace_size;    /* its bound in bytes */
 };
 
 #define CONFIG_MAX_CPUS 64

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "gdbstub.h"
 #include "log.h"
 #include "run.h"
+#include "trace.h"
 
 static const char usage_main[] =
 	"usage: isola COMMAND [options]\n"
@@ -44,6 +46,12 @@ static const char usage_run[] =
 	"  --rng                a virtio-rng device fed by the host's getrandom()\n"
 	"  --log-unclaimed      log port and MMIO accesses no device claims (guests\n"
 	"                       probe for absent hardware: off by default)\n"
+	"  --gdb tcp:HOST:PORT  a gdb stub there (gdb: target remote HOST:PORT);\n"
+	"                       breakpoints and single step need --accel soft\n"
+	"  --gdb-wait           with --gdb: every vCPU waits before its first\n"
+	"                       instruction until gdb continues (QEMU's -S)\n"
+	"  --trace FILE[,size=N]  soft only: every instruction and exception to\n"
+	"                       FILE, at most N bytes (default 64M, up to 16G)\n"
 	"  --dry-run            check everything and build the VM (load the kernel,\n"
 	"                       initrd and tables), then exit 0 without running it\n"
 	"\n"
@@ -95,7 +103,7 @@ static uint64_t host_ram(void)
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_ACCEL,
        OPT_ON_RESET, OPT_SERIAL_IN, OPT_DRY_RUN, OPT_LOG_UNCLAIMED, OPT_DISK, OPT_RNG,
-       OPT_HELP };
+       OPT_GDB, OPT_GDB_WAIT, OPT_TRACE, OPT_HELP };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, 0, OPT_KERNEL },
@@ -110,6 +118,9 @@ static const struct option run_options[] = {
 	{ "log-unclaimed", no_argument, 0, OPT_LOG_UNCLAIMED },
 	{ "disk", required_argument, 0, OPT_DISK },
 	{ "rng", no_argument, 0, OPT_RNG },
+	{ "gdb", required_argument, 0, OPT_GDB },
+	{ "gdb-wait", no_argument, 0, OPT_GDB_WAIT },
+	{ "trace", required_argument, 0, OPT_TRACE },
 	{ "help", no_argument, 0, OPT_HELP },
 	{ 0, 0, 0, 0 },
 };
@@ -200,6 +211,27 @@ static void parse_run(int argc, char **argv, struct vm_config *cfg)
 					  "together)", CONFIG_MAX_VIRTIO);
 			cfg->rng = true;
 			break;
+		case OPT_GDB: {
+			char host[256], err[512];
+			uint16_t port;
+			if (cfg->gdb)
+				die_usage("--gdb %s: given twice (one stub per VM)", optarg);
+			if (gdbstub_parse_spec(optarg, host, sizeof(host), &port, err, sizeof(err)))
+				die_usage("%s", err);
+			cfg->gdb = optarg;
+			break;
+		}
+		case OPT_GDB_WAIT: cfg->gdb_wait = true; break;
+		case OPT_TRACE: {
+			char err[512];
+			if (cfg->trace)
+				die_usage("--trace %s: given twice", optarg);
+			/* Split in place: argv lives as long as the configuration. */
+			if (trace_parse_spec(optarg, &cfg->trace, &cfg->trace_size, err,
+					     sizeof(err)))
+				die_usage("%s", err);
+			break;
+		}
 		case OPT_CPUS: {
 			char *end;
 			errno = 0;
@@ -246,6 +278,11 @@ static void parse_run(int argc, char **argv, struct vm_config *cfg)
 		die_usage("run: unexpected argument '%s' (see isola run --help)", argv[optind]);
 
 	/* Validate once; the rest of isola trusts cfg. */
+	if (cfg->gdb_wait && !cfg->gdb)
+		die_usage("--gdb-wait: needs --gdb tcp:HOST:PORT (where the debugger attaches)");
+	if (cfg->accel == ACCEL_KVM && cfg->trace)
+		die_usage("--trace %s: the instruction trace is soft-only: add --accel soft",
+			  cfg->trace);
 	if (!cfg->kernel) {
 		/* Static: the configuration refers to them for the whole run. */
 		static char kernel[PATH_MAX], initrd[PATH_MAX];

@@ -12,8 +12,10 @@
 
 #include "console.h"
 #include "eventloop.h"
+#include "gdbstub.h"
 #include "log.h"
 #include "run.h"
+#include "trace.h"
 #include "vm.h"
 
 /* What the host offers, for --accel auto. */
@@ -114,6 +116,7 @@ static const char *stop_reason_text(int why)
 	case VM_STOP_CRASH: return "guest crashed";
 	case VM_STOP_HOST_ERROR: return "host error";
 	case VM_STOP_PANIC: return "the guest kernel panicked (its console above says why)";
+	case VM_STOP_DEBUGGER: return "killed by the debugger (gdb)";
 	default: return "?";
 	}
 }
@@ -122,6 +125,12 @@ int isola_run(const struct vm_config *cfg)
 {
 	char note[512] = "";
 	const struct accel_ops *ops = choose_accel(cfg, note, sizeof(note));
+	if (cfg->trace && !ops->set_trace)
+		die_usage("--trace %s: the instruction trace is soft-only and the guest runs on "
+			  "%s: add --accel soft", cfg->trace, ops->name);
+	if (cfg->gdb && !ops->set_guest_debug)
+		die_usage("--gdb %s: the %s back end cannot stop at breakpoints or single-step "
+			  "here: add --accel soft", cfg->gdb, ops->name);
 
 	/* Signals that end isola are read from a signalfd by the main loop, so
 	 * they stop the VM in order and the terminal is restored. Blocked
@@ -143,6 +152,14 @@ int isola_run(const struct vm_config *cfg)
 		return EXIT_HOST_ERROR;
 	}
 	char err[512];
+	/* The debugger's port and the trace file are the user's choice: a port
+	 * in use or a file that cannot be created end isola here (status 2). */
+	struct gdbstub *gdb = NULL;
+	struct trace_file *trace = NULL;
+	if (cfg->gdb && gdbstub_open(cfg->gdb, cfg->gdb_wait, loop, &gdb, err, sizeof(err)))
+		die_usage("%s", err);
+	if (cfg->trace && trace_open(cfg->trace, cfg->trace_size, &trace, err, sizeof(err)))
+		die_usage("%s", err);
 	struct console con;
 	if (console_init(&con, loop, cfg->serial_in, err, sizeof(err)) ||
 	    eventloop_add(loop, rs.sfd, EPOLLIN, run_on_signal, &rs)) {
@@ -181,13 +198,20 @@ int isola_run(const struct vm_config *cfg)
 			break;
 		}
 		console_attach(&con, vm, vm->uart);
-		if (eventloop_add(loop, vm->stop_efd, EPOLLIN, run_on_stop, &rs) ||
+		int rc = 0;
+		for (unsigned i = 0; trace && i < cfg->cpus && !rc; i++)
+			rc = ops->set_trace(vm->vcpus[i].vcpu, trace);
+		if (!rc && gdb)
+			rc = gdbstub_attach(gdb, vm);
+		if (rc)
+			log_msg("cannot set up --trace or --gdb for the VM: %s", strerror(-rc));
+		if (rc || eventloop_add(loop, vm->stop_efd, EPOLLIN, run_on_stop, &rs) ||
 		    vm_start(vm)) {
 			log_msg("cannot start the vCPUs: %s", strerror(errno));
 			vm_request_stop(vm, VM_STOP_HOST_ERROR, EXIT_HOST_ERROR);
 		}
 		while (atomic_load(&vm->stop_reason) == VM_RUNNING) {
-			int rc = eventloop_run_once(loop, -1);
+			rc = eventloop_run_once(loop, -1);
 			if (rc) {
 				log_msg("event loop: %s", strerror(-rc));
 				vm_request_stop(vm, VM_STOP_HOST_ERROR, EXIT_HOST_ERROR);
@@ -198,6 +222,9 @@ int isola_run(const struct vm_config *cfg)
 		eventloop_del(loop, vm->stop_efd);
 		int why = atomic_load(&vm->stop_reason);
 		status = atomic_load(&vm->stop_status);
+		bool restart = why == VM_STOP_RESET && cfg->on_reset == ON_RESET_RESTART;
+		if (gdb)
+			gdbstub_detach(gdb, vm, !restart, status);
 		if (cfg->log_unclaimed && (vm->pio.unclaimed || vm->mmio.unclaimed))
 			log_msg("unclaimed accesses: %llu port I/O, %llu MMIO",
 				(unsigned long long)vm->pio.unclaimed,
@@ -205,7 +232,7 @@ int isola_run(const struct vm_config *cfg)
 		rs.vm = NULL;
 		vm_destroy(vm);
 		free(vm);
-		if (why == VM_STOP_RESET && cfg->on_reset == ON_RESET_RESTART) {
+		if (restart) {
 			log_msg("guest reset: restarting it (--on-reset restart)");
 			continue;
 		}
@@ -216,6 +243,8 @@ int isola_run(const struct vm_config *cfg)
 		break;
 	}
 	console_destroy(&con);
+	gdbstub_close(gdb);
+	trace_close(trace);
 	eventloop_destroy(loop);
 	close(rs.sfd);
 	return status;

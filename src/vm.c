@@ -81,6 +81,91 @@ void vm_dump_vcpu(struct vm *vm, int index)
 		s.gdt.limit, s.idt.base, s.idt.limit);
 }
 
+/* ---- pausing (see vm.h) ---- */
+
+/* Called with pause_lock held: tell the main thread once every vCPU thread
+ * still running its loop has parked. */
+static void vm_signal_if_parked(struct vm *vm)
+{
+	if (vm->pause_wanted && vm->nr_parked == vm->nr_threads && vm->pause_efd >= 0) {
+		uint64_t one = 1;
+		ssize_t n = write(vm->pause_efd, &one, sizeof(one));
+		(void)n; /* a full counter is readable anyway */
+	}
+}
+
+/* A vCPU thread waits here, between two runs, until vm_resume or a stop. */
+static void vm_park(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nr_parked++;
+	vm_signal_if_parked(vm);
+	while (vm->pause_wanted && atomic_load(&vm->stop_reason) == VM_RUNNING)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->nr_parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+static void vm_kick_all(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->cfg.cpus; i++)
+		if (vm->vcpus[i].vcpu)
+			vm->accel_ops->vcpu_kick(vm->vcpus[i].vcpu);
+}
+
+void vm_pause(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->pause_wanted = true;
+	atomic_store(&vm->pause_flag, true);
+	vm_signal_if_parked(vm);
+	pthread_mutex_unlock(&vm->pause_lock);
+	vm_kick_all(vm);
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->pause_wanted = false;
+	atomic_store(&vm->pause_flag, false);
+	vm->debug_stop.valid = false;
+	uint64_t v;
+	ssize_t n = read(vm->pause_efd, &v, sizeof(v)); /* a stale "all parked" */
+	(void)n;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+bool vm_all_parked(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	bool r = vm->pause_wanted && vm->nr_parked == vm->nr_threads;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return r;
+}
+
+bool vm_debug_stop(struct vm *vm, struct vm_debug_stop *out)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	*out = vm->debug_stop;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return out->valid;
+}
+
+/* A vCPU stopped for the debugger: record it (the first since the resume
+ * wins; a later one is found again when the VM resumes, as the vCPU stops
+ * at the same breakpoint) and pause the whole VM. */
+static void vm_note_debug_stop(struct vm *vm, int index, const struct vcpu_exit *e)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	if (!vm->debug_stop.valid)
+		vm->debug_stop = (struct vm_debug_stop){ .valid = true, .index = index,
+							 .pc = e->debug.pc,
+							 .breakpoint = e->debug.breakpoint };
+	pthread_mutex_unlock(&vm->pause_lock);
+	vm_pause(vm);
+}
+
 /* Handle one exit. Returns false when the vCPU should stop running. */
 static bool vm_handle_exit(struct vcpu_thread *t, struct vcpu_exit *e)
 {
@@ -116,6 +201,7 @@ static bool vm_handle_exit(struct vcpu_thread *t, struct vcpu_exit *e)
 		vm_request_stop(vm, VM_STOP_POWEROFF, EXIT_OK);
 		return false;
 	case VCPU_EXIT_DEBUG:
+		vm_note_debug_stop(vm, t->index, e);
 		return true;
 	case VCPU_EXIT_ERROR:
 		log_msg("vcpu %d: %s (0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64 ")",
@@ -134,6 +220,10 @@ static void *vcpu_thread_main(void *arg)
 	struct vm *vm = t->vm;
 	struct vcpu_exit e;
 	while (atomic_load(&vm->stop_reason) == VM_RUNNING) {
+		if (atomic_load(&vm->pause_flag)) {
+			vm_park(vm);
+			continue;
+		}
 		int rc = vm->accel_ops->vcpu_run(t->vcpu, &e);
 		if (rc == -EINTR || rc == -EAGAIN)
 			continue;
@@ -145,6 +235,10 @@ static void *vcpu_thread_main(void *arg)
 		if (!vm_handle_exit(t, &e))
 			break;
 	}
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nr_threads--;
+	vm_signal_if_parked(vm);
+	pthread_mutex_unlock(&vm->pause_lock);
 	return NULL;
 }
 
@@ -241,6 +335,10 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops 
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
 	vm->stop_efd = -1;
+	vm->pause_efd = -1;
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
+	vm->pause_lock_ready = true;
 	vm->accel_ops = ops;
 	vm->loop = host->loop;
 	*status = EXIT_HOST_ERROR;
@@ -254,7 +352,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops 
 		return rc;
 	}
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_efd < 0) {
+	vm->pause_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_efd < 0 || vm->pause_efd < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		return -errno;
 	}
@@ -315,8 +414,14 @@ int vm_start(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->cfg.cpus; i++) {
 		struct vcpu_thread *t = &vm->vcpus[i];
+		pthread_mutex_lock(&vm->pause_lock);
+		vm->nr_threads++;
+		pthread_mutex_unlock(&vm->pause_lock);
 		int rc = pthread_create(&t->thread, NULL, vcpu_thread_main, t);
 		if (rc) {
+			pthread_mutex_lock(&vm->pause_lock);
+			vm->nr_threads--;
+			pthread_mutex_unlock(&vm->pause_lock);
 			vm_request_stop(vm, VM_STOP_HOST_ERROR, EXIT_HOST_ERROR);
 			return -rc;
 		}
@@ -329,6 +434,12 @@ int vm_start(struct vm *vm)
  * main thread after a stop was requested. */
 void vm_join(struct vm *vm)
 {
+	if (vm->pause_lock_ready) {
+		/* Parked threads see the stop request once woken. */
+		pthread_mutex_lock(&vm->pause_lock);
+		pthread_cond_broadcast(&vm->pause_cond);
+		pthread_mutex_unlock(&vm->pause_lock);
+	}
 	for (unsigned i = 0; i < vm->cfg.cpus; i++) {
 		struct vcpu_thread *t = &vm->vcpus[i];
 		if (!t->started)
@@ -359,4 +470,12 @@ void vm_destroy(struct vm *vm)
 	if (vm->stop_efd >= 0)
 		close(vm->stop_efd);
 	vm->stop_efd = -1;
+	if (vm->pause_efd >= 0)
+		close(vm->pause_efd);
+	vm->pause_efd = -1;
+	if (vm->pause_lock_ready) {
+		pthread_mutex_destroy(&vm->pause_lock);
+		pthread_cond_destroy(&vm->pause_cond);
+		vm->pause_lock_ready = false;
+	}
 }

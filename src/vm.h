@@ -28,6 +28,7 @@ enum vm_stop_reason {
 	VM_STOP_CRASH,        /* triple fault, emulation failure: status 4 */
 	VM_STOP_HOST_ERROR,   /* isola could not go on (a host call failed): status 6 */
 	VM_STOP_PANIC,        /* the guest kernel reported a panic (pvpanic): status 8 */
+	VM_STOP_DEBUGGER,     /* gdb's kill request: status 0 */
 };
 
 #define EXIT_OK          0
@@ -64,6 +65,24 @@ struct vm {
 	struct block_registry disks;  /* open images: the same one twice is refused */
 	struct acpi_virtio_mmio virtio[CONFIG_MAX_VIRTIO]; /* for the DSDT */
 	unsigned nr_virtio;
+
+	/* Pausing every vCPU (the gdb stub; see vm_pause). pause_lock guards
+	 * pause_wanted, nr_parked and debug_stop; pause_flag mirrors
+	 * pause_wanted for the vCPU threads' lock-free check between runs. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;    /* parked vCPU threads wait here for resume */
+	bool pause_lock_ready;
+	bool pause_wanted;
+	_Atomic bool pause_flag;
+	unsigned nr_parked;
+	unsigned nr_threads;          /* vCPU threads running their loop */
+	int pause_efd;                /* eventfd: all vCPUs parked (main thread watches) */
+	struct vm_debug_stop {
+		bool valid;
+		int index;                /* the vCPU that stopped */
+		uint64_t pc;
+		bool breakpoint;
+	} debug_stop;                 /* the first debug exit since the last resume */
 };
 
 /* Ask the VM to stop (any thread). The first request wins; later ones are
@@ -96,6 +115,19 @@ int vm_start(struct vm *vm);
 void vm_join(struct vm *vm);
 /* Tear everything down (joins first). Safe on a partly built VM. */
 void vm_destroy(struct vm *vm);
+/* Pause protocol (for a debugger). vm_pause asks every vCPU thread to park
+ * between two runs of its vCPU (kicking it out of the guest); when the last
+ * one has parked, pause_efd becomes readable and vm_all_parked is true;
+ * then the main thread may read and change vCPU state through accel_ops.
+ * vm_resume lets them all run again. A vCPU's debug exit (breakpoint, end
+ * of a step) is recorded in debug_stop (the first one wins) and pauses the
+ * VM likewise. Main thread only, except vm_all_parked (any thread). */
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+bool vm_all_parked(struct vm *vm);
+/* The debug stop recorded since the last resume, if any. */
+bool vm_debug_stop(struct vm *vm, struct vm_debug_stop *out);
+
 /* Print a vCPU's registers to stderr (crash reports). */
 void vm_dump_vcpu(struct vm *vm, int index);
 

@@ -4,9 +4,11 @@
  * (isola's own x86-64 CPU). Everything else in isola — memory, buses, devices,
  * the boot code — is shared and does not know which one runs the guest.
  *
- * Threading: vcpu_run, get/set_* are called only from that vCPU's own thread
- * (or before it starts / after it stopped). kick and irq_set may be called from
- * any thread. */
+ * Threading: vcpu_run, get/set_*, set_guest_debug and translate are called
+ * only from that vCPU's own thread, or while it does not run: before it
+ * starts, after it stopped, or while its thread is parked by the VM's pause
+ * protocol (vm.h, the gdb stub). kick and irq_set may be called from any
+ * thread. */
 #ifndef ISOLA_ACCEL_H
 #define ISOLA_ACCEL_H
 
@@ -51,11 +53,29 @@ struct vcpu_exit {
 			uint8_t *data;
 		} mmio;
 		struct {
+			uint64_t pc;      /* RIP where the vCPU stopped */
+			bool breakpoint;  /* a breakpoint at pc (else: a step finished) */
+		} debug;
+		struct {
 			char what[96];    /* one line: what failed */
 			uint64_t detail[4];
 		} error;
 	};
 };
+
+/* What a vCPU stops for, for a debugger (the gdb stub). Breakpoints are
+ * instruction addresses as the debugger sees them: RIP values (in 64-bit
+ * mode, linear addresses). A vCPU stops before it executes an instruction at
+ * one of them, and with singlestep after each instruction it completes (or
+ * each exception it takes instead), returning VCPU_EXIT_DEBUG. */
+#define ACCEL_DEBUG_MAX_BP 64
+struct accel_debug {
+	bool singlestep;
+	unsigned nr_bp;
+	uint64_t bp[ACCEL_DEBUG_MAX_BP];
+};
+
+struct trace_file;
 
 struct accel_ops {
 	const char *name;
@@ -85,6 +105,18 @@ struct accel_ops {
 	 * lives in several KVM_GET_* calls, not gathered yet). */
 	int (*vcpu_save)(struct vcpu *vcpu, struct snap_writer *w);
 	int (*vcpu_restore)(struct vcpu *vcpu, struct snap_reader *r);
+	/* x87/SSE state. */
+	int (*get_fpu)(struct vcpu *vcpu, struct x86_fpu *f);
+	int (*set_fpu)(struct vcpu *vcpu, const struct x86_fpu *f);
+	/* Debugging. NULL where the back end cannot. set_guest_debug replaces
+	 * the vCPU's whole debug state (dbg NULL: none). translate maps a
+	 * linear address through the vCPU's current paging without side
+	 * effects (no accessed bits, no CR2): 0, or -EFAULT if unmapped. */
+	int (*set_guest_debug)(struct vcpu *vcpu, const struct accel_debug *dbg);
+	int (*translate)(struct vcpu *vcpu, uint64_t lin, uint64_t *gpa);
+	/* Instruction and exception trace to t (NULL: off). NULL where the
+	 * back end cannot trace. */
+	int (*set_trace)(struct vcpu *vcpu, struct trace_file *t);
 };
 
 extern const struct accel_ops accel_kvm_ops;

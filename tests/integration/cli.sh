@@ -99,6 +99,56 @@ else
 	echo "SKIP: cli/disk-* (no $KERNEL: make guests)"
 fi
 
+# --gdb and --trace: every bad value gets one line and status 2.
+expect_usage gdb-not-tcp "--gdb unix:/tmp/s: only TCP is supported" \
+	"$ISOLA" run --kernel /etc/hostname --gdb unix:/tmp/s
+expect_usage gdb-no-port "--gdb tcp:127.0.0.1: no port" \
+	"$ISOLA" run --kernel /etc/hostname --gdb tcp:127.0.0.1
+expect_usage gdb-bad-port "--gdb tcp:127.0.0.1:99999: port '99999' is not a number" \
+	"$ISOLA" run --kernel /etc/hostname --gdb tcp:127.0.0.1:99999
+expect_usage gdb-no-host "--gdb tcp::1234: no host" \
+	"$ISOLA" run --kernel /etc/hostname --gdb tcp::1234
+expect_usage gdb-twice "--gdb tcp:127.0.0.1:2: given twice" \
+	"$ISOLA" run --kernel /etc/hostname --gdb tcp:127.0.0.1:1 --gdb tcp:127.0.0.1:2
+expect_usage gdb-wait-alone "--gdb-wait: needs --gdb" \
+	"$ISOLA" run --kernel /etc/hostname --gdb-wait
+expect_usage trace-no-file "--trace ,size=1M: no file name" \
+	"$ISOLA" run --kernel /etc/hostname --trace ,size=1M
+expect_usage trace-bad-size "--trace $tmp/t,size=lots: size must be from 4K to 16G" \
+	"$ISOLA" run --kernel /etc/hostname --trace "$tmp/t,size=lots"
+expect_usage trace-too-small "--trace $tmp/t,size=1K: size must be" \
+	"$ISOLA" run --kernel /etc/hostname --trace "$tmp/t,size=1K"
+expect_usage trace-too-large "--trace $tmp/t,size=1T: size must be" \
+	"$ISOLA" run --kernel /etc/hostname --trace "$tmp/t,size=1T"
+expect_usage trace-unknown-option "--trace $tmp/t,speed=1: unknown option 'speed=1'" \
+	"$ISOLA" run --kernel /etc/hostname --trace "$tmp/t,speed=1"
+expect_usage trace-kvm "--trace $tmp/t: the instruction trace is soft-only" \
+	"$ISOLA" run --kernel /etc/hostname --accel kvm --trace "$tmp/t"
+if [ -f "$KERNEL" ]; then
+	expect_usage gdb-unresolvable "--gdb tcp:no.such.host.invalid:1234: cannot resolve" \
+		"$ISOLA" run --dry-run --accel soft --kernel "$KERNEL" --gdb tcp:no.such.host.invalid:1234
+	expect_usage trace-cannot-create "--trace $tmp/no/t: cannot create it" \
+		"$ISOLA" run --dry-run --accel soft --kernel "$KERNEL" --trace "$tmp/no/t"
+	# A port another program listens on.
+	python3 -c 'import socket,sys,time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True); time.sleep(30)' >"$tmp/port" &
+	holder=$!
+	i=0
+	while [ $i -lt 50 ] && ! [ -s "$tmp/port" ]; do sleep 0.1; i=$((i + 1)); done
+	port=$(cat "$tmp/port")
+	if [ -n "$port" ]; then
+		expect_usage gdb-port-in-use "--gdb tcp:127.0.0.1:$port: port $port is in use" \
+			"$ISOLA" run --dry-run --accel soft --kernel "$KERNEL" --gdb "tcp:127.0.0.1:$port"
+	else
+		echo "SKIP: cli/gdb-port-in-use (the port holder did not start)"
+	fi
+	kill $holder 2>/dev/null
+	wait $holder 2>/dev/null
+else
+	echo "SKIP: cli/gdb-port-in-use (no $KERNEL: make guests)"
+fi
+
 # A file that is not a kernel: the loader says so (needs a working back end
 # to get that far).
 if [ -r /dev/kvm ]; then

@@ -312,9 +312,27 @@ struct soft_cpu {
 	int mmio_wq_n, mmio_wq_pos;
 	uint64_t insn_count;
 	/* If non-zero: return VCPU_EXIT_KICKED once this many more instructions
-	 * have run (bounded runs for tests; single-stepping later). */
+	 * have run (bounded runs for tests). */
 	uint64_t insn_budget;
+
+	/* Debugging (gdb stub) and tracing. A non-zero dbg_mode sends the run
+	 * loop through its slow path (exec.c, run_debug) for a whole kick
+	 * interval, so the common path pays one test per interval, none per
+	 * instruction. Set only while the vCPU does not run (accel.h). */
+	uint8_t dbg_mode;         /* SOFT_DBG_* */
+	bool dbg_step_done;       /* a single step finished: report it first */
+	struct accel_debug dbg;
+	struct trace_file *trace;
+	/* The instruction last traced, to trace it once when it is executed
+	 * again after an exit to the VMM (I/O reads): insn_count, rip and the
+	 * number of events (exceptions, interrupts) delivered by then. */
+	struct { uint64_t count, rip, events; } trace_last;
+	uint64_t events_delivered;
 };
+
+#define SOFT_DBG_STEP  (1u << 0)
+#define SOFT_DBG_BP    (1u << 1)
+#define SOFT_DBG_TRACE (1u << 2)
 
 /* ---- small helpers ---- */
 static inline uint64_t soft_mask(unsigned size)
@@ -421,6 +439,18 @@ int soft_mem_write(struct soft_cpu *cpu, unsigned seg, uint64_t off, const void 
 /* Implicit supervisor accesses (descriptor tables, TSS, IDT). */
 int soft_sys_read(struct soft_cpu *cpu, uint64_t lin, void *dst, unsigned len);
 int soft_sys_write(struct soft_cpu *cpu, uint64_t lin, const void *src, unsigned len);
+
+/* Guest-physical address of a linear one through the current paging, as a
+ * debugger reads memory: no accessed/dirty bits, no CR2, no TLB fill, no
+ * access-rights check. 0, or -EFAULT if it is not mapped. */
+int soft_debug_translate(struct soft_cpu *cpu, uint64_t lin, uint64_t *gpa);
+
+/* ---- trace.c: --trace ---- */
+/* Trace the instruction at RIP (before it executes). */
+void soft_trace_insn(struct soft_cpu *cpu);
+/* Trace an exception or interrupt being delivered. */
+void soft_trace_event(struct soft_cpu *cpu, unsigned vector, bool has_error, uint32_t error,
+		      bool soft_int);
 
 /* ---- decode.c ---- */
 int soft_decode_init(struct soft_decode_cache *dc);

@@ -384,6 +384,9 @@ int soft_deliver(struct soft_cpu *cpu, unsigned vector, bool has_error, uint32_t
 {
 	cpu->delivered = true;
 	for (int tries = 0; tries < 8; tries++) {
+		cpu->events_delivered++;
+		if (cpu->trace)
+			soft_trace_event(cpu, vector, has_error, error, soft_int);
 		int rc = deliver_once(cpu, vector, has_error, error, soft_int, return_rip);
 		if (rc != SOFT_FAULT)
 			return rc;

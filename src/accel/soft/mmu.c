@@ -71,6 +71,7 @@ struct walk_state {
 	uint64_t used_gpa[4];
 	unsigned nused, esz;
 	bool rw, us, nx;
+	bool probe; /* a debugger's look: no rights check, no A/D update */
 };
 
 static int walk_finish(struct soft_cpu *cpu, struct walk_state *w, uint64_t lin, int acc,
@@ -78,6 +79,8 @@ static int walk_finish(struct soft_cpu *cpu, struct walk_state *w, uint64_t lin,
 {
 	bool write = acc == SOFT_ACC_WRITE, fetch = acc == SOFT_ACC_EXEC;
 	bool wp = cpu->cr0 & X86_CR0_WP;
+	if (w->probe)
+		return SOFT_OK;
 	if ((user && !w->us) || (write && !w->rw && (user || wp)) || (fetch && w->nx))
 		return page_fault(cpu, lin, err | PFERR_P);
 	for (unsigned i = 0; i < w->nused; i++) {
@@ -94,11 +97,11 @@ static int walk_finish(struct soft_cpu *cpu, struct walk_state *w, uint64_t lin,
 
 /* 32-bit paging (§4.3): two levels of 4-byte entries, 4M pages with PSE. */
 static int walk32(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t *gpa,
-		  uint64_t *size_mask, bool *user_ok, bool *global)
+		  uint64_t *size_mask, bool *user_ok, bool *global, bool probe)
 {
 	bool write = acc == SOFT_ACC_WRITE;
 	uint32_t err = (write ? PFERR_W : 0) | (user ? PFERR_U : 0);
-	struct walk_state w = { .esz = 4, .rw = true, .us = true };
+	struct walk_state w = { .esz = 4, .rw = true, .us = true, .probe = probe };
 	uint64_t table = cpu->cr3 & 0xfffff000ull;
 	uint32_t e = 0;
 	unsigned shift = 22;
@@ -143,7 +146,7 @@ done:;
  * rather than latched at CR3 load (a guest that changes them without
  * reloading CR3 sees its change early). */
 static int walk(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t *gpa,
-		uint64_t *size_mask, bool *user_ok, bool *global)
+		uint64_t *size_mask, bool *user_ok, bool *global, bool probe)
 {
 	bool write = acc == SOFT_ACC_WRITE, fetch = acc == SOFT_ACC_EXEC;
 	bool nxe = cpu->efer & X86_EFER_NXE, pae = !soft_long_mode(cpu);
@@ -151,7 +154,7 @@ static int walk(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint64_t
 		       (fetch && nxe ? PFERR_I : 0);
 	uint64_t rsvd = PTE_RSVD_HIGH | (nxe ? 0 : PTE_NX);
 	uint64_t table = cpu->cr3 & PTE_ADDR_MASK;
-	struct walk_state w = { .esz = 8, .rw = true, .us = true };
+	struct walk_state w = { .esz = 8, .rw = true, .us = true, .probe = probe };
 	uint64_t pte = 0;
 	int level = 4;
 
@@ -221,8 +224,8 @@ int soft_translate(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint6
 		pa = soft_long_mode(cpu) ? lin : (lin & 0xffffffffull);
 	} else {
 		int rc = (cpu->cr4 & X86_CR4_PAE) ?
-			 walk(cpu, lin, acc, user, &pa, &size_mask, &user_ok, &global) :
-			 walk32(cpu, lin, acc, user, &pa, &size_mask, &user_ok, &global);
+			 walk(cpu, lin, acc, user, &pa, &size_mask, &user_ok, &global, false) :
+			 walk32(cpu, lin, acc, user, &pa, &size_mask, &user_ok, &global, false);
 		if (rc)
 			return rc;
 	}
@@ -237,6 +240,27 @@ int soft_translate(struct soft_cpu *cpu, uint64_t lin, int acc, bool user, uint6
 	*gpa = pa;
 	*host = e->host ? e->host + (lin & 0xfff) : NULL;
 	return SOFT_OK;
+}
+
+int soft_debug_translate(struct soft_cpu *cpu, uint64_t lin, uint64_t *gpa)
+{
+	if (!(cpu->cr0 & X86_CR0_PG)) {
+		*gpa = soft_long_mode(cpu) ? lin : (lin & 0xffffffffull);
+		return 0;
+	}
+	if (soft_long_mode(cpu) && !soft_canonical(lin))
+		return -EFAULT;
+	/* The walk reports a miss as a #PF: keep the CPU's CR2 and pending
+	 * fault as they were. */
+	uint64_t cr2 = cpu->cr2, size_mask;
+	typeof(cpu->fault) fault = cpu->fault;
+	bool user_ok, global;
+	int rc = (cpu->cr4 & X86_CR4_PAE) ?
+		 walk(cpu, lin, SOFT_ACC_READ, false, gpa, &size_mask, &user_ok, &global, true) :
+		 walk32(cpu, lin, SOFT_ACC_READ, false, gpa, &size_mask, &user_ok, &global, true);
+	cpu->cr2 = cr2;
+	cpu->fault = fault;
+	return rc ? -EFAULT : 0;
 }
 
 static bool mmio_size_ok(unsigned len)

@@ -233,6 +233,64 @@ static int soft_set_sregs(struct vcpu *v, const struct x86_sregs *s)
 	return 0;
 }
 
+static int soft_get_fpu(struct vcpu *v, struct x86_fpu *f)
+{
+	const struct soft_cpu *c = &v->cpu;
+	memset(f, 0, sizeof(*f));
+	memcpy(f->st, c->st, sizeof(f->st));
+	f->fcw = c->fcw;
+	f->fsw = c->fsw;
+	f->ftw = c->ftw;
+	memcpy(f->xmm, c->xmm, sizeof(f->xmm));
+	f->mxcsr = c->mxcsr;
+	return 0;
+}
+
+static int soft_set_fpu(struct vcpu *v, const struct x86_fpu *f)
+{
+	struct soft_cpu *c = &v->cpu;
+	memcpy(c->st, f->st, sizeof(c->st));
+	c->fcw = f->fcw;
+	c->fsw = f->fsw;
+	c->ftw = f->ftw;
+	memcpy(c->xmm, f->xmm, sizeof(c->xmm));
+	c->mxcsr = f->mxcsr & 0xffff; /* MXCSR_MASK: the bits this CPU has */
+	return 0;
+}
+
+static void soft_dbg_mode(struct soft_cpu *c)
+{
+	c->dbg_mode = (uint8_t)((c->dbg.singlestep ? SOFT_DBG_STEP : 0) |
+				(c->dbg.nr_bp ? SOFT_DBG_BP : 0) | (c->trace ? SOFT_DBG_TRACE : 0));
+}
+
+static int soft_set_guest_debug(struct vcpu *v, const struct accel_debug *dbg)
+{
+	struct soft_cpu *c = &v->cpu;
+	if (dbg && dbg->nr_bp > ACCEL_DEBUG_MAX_BP)
+		return -EINVAL;
+	if (dbg)
+		c->dbg = *dbg;
+	else
+		memset(&c->dbg, 0, sizeof(c->dbg));
+	c->dbg_step_done = false;
+	soft_dbg_mode(c);
+	return 0;
+}
+
+static int soft_translate_op(struct vcpu *v, uint64_t lin, uint64_t *gpa)
+{
+	return soft_debug_translate(&v->cpu, lin, gpa);
+}
+
+static int soft_set_trace(struct vcpu *v, struct trace_file *t)
+{
+	v->cpu.trace = t;
+	v->cpu.trace_last.count = UINT64_MAX;
+	soft_dbg_mode(&v->cpu);
+	return 0;
+}
+
 static int soft_irq_set(struct accel *acc, unsigned gsi, int level)
 {
 	if (!acc->chip)
@@ -268,4 +326,9 @@ const struct accel_ops accel_soft_ops = {
 	.irq_set = soft_irq_set,
 	.vcpu_save = soft_vcpu_save,
 	.vcpu_restore = soft_vcpu_restore,
+	.get_fpu = soft_get_fpu,
+	.set_fpu = soft_set_fpu,
+	.set_guest_debug = soft_set_guest_debug,
+	.translate = soft_translate_op,
+	.set_trace = soft_set_trace,
 };

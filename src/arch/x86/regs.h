@@ -36,6 +36,17 @@ struct x86_sregs {
 	uint64_t cr0, cr2, cr3, cr4, cr8, efer, apic_base;
 };
 
+/* x87 and SSE state, as FXSAVE lays it out (Intel SDM Vol. 1 §10.5.1):
+ * ftw is the abridged tag (one bit per register, 1 = valid). */
+struct x86_fpu {
+	uint8_t st[8][10];   /* ST0..ST7 in stack order, 80-bit extended */
+	uint16_t fcw, fsw, fop;
+	uint8_t ftw;
+	uint64_t fip, fdp;
+	uint8_t xmm[16][16];
+	uint32_t mxcsr;
+};
+
 /* Architectural bits used by more than one file. */
 #define X86_CR0_PE (1ull << 0)
 #define X86_CR0_MP (1ull << 1)
