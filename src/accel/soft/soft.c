@@ -241,6 +241,9 @@ static int soft_get_fpu(struct vcpu *v, struct x86_fpu *f)
 	f->fcw = c->fcw;
 	f->fsw = c->fsw;
 	f->ftw = c->ftw;
+	f->fop = c->fop;
+	f->fip = c->fip;
+	f->fdp = c->fdp;
 	memcpy(f->xmm, c->xmm, sizeof(f->xmm));
 	f->mxcsr = c->mxcsr;
 	return 0;
@@ -253,6 +256,9 @@ static int soft_set_fpu(struct vcpu *v, const struct x86_fpu *f)
 	c->fcw = f->fcw;
 	c->fsw = f->fsw;
 	c->ftw = f->ftw;
+	c->fop = f->fop & 0x7ff;
+	c->fip = f->fip;
+	c->fdp = f->fdp;
 	memcpy(c->xmm, f->xmm, sizeof(c->xmm));
 	c->mxcsr = f->mxcsr & 0xffff; /* MXCSR_MASK: the bits this CPU has */
 	return 0;
