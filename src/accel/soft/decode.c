@@ -170,6 +170,8 @@ static soft_handler find_handler(const struct soft_insn *in)
 		soft_exec_alu_lookup, soft_exec_shift_lookup, soft_exec_muldiv_lookup,
 		soft_exec_string_lookup, soft_exec_ctrl_lookup, soft_exec_system_lookup,
 		soft_exec_sse_lookup, soft_exec_sse_int_lookup, soft_exec_sse_fp_lookup,
+		soft_exec_sse_packed_lookup, soft_exec_sse_pack_lookup, soft_exec_sse_mul_lookup,
+		soft_exec_sse_shuf_lookup, soft_exec_sse_rcp_lookup,
 		soft_exec_x87_lookup, soft_exec_x87_env_lookup, soft_exec_x87_host_lookup,
 	};
 	for (unsigned i = 0; i < sizeof(lookup) / sizeof(lookup[0]); i++) {
@@ -245,6 +247,10 @@ static int decode_one(struct soft_cpu *cpu, int mode, const uint8_t *buf, unsign
 			    (b == ZYDIS_REGISTER_RSI || b == ZYDIS_REGISTER_ESI ||
 			     b == ZYDIS_REGISTER_SI || b == ZYDIS_REGISTER_RBX ||
 			     b == ZYDIS_REGISTER_EBX || b == ZYDIS_REGISTER_BX))
+				out->strseg = map_seg(z->mem.segment);
+			/* MASKMOVDQU stores to DS:rDI, DS overridable. */
+			if (z->type == ZYDIS_OPERAND_TYPE_MEMORY &&
+			    zi.mnemonic == ZYDIS_MNEMONIC_MASKMOVDQU)
 				out->strseg = map_seg(z->mem.segment);
 			continue;
 		}

@@ -77,6 +77,17 @@ int soft_vec_write(struct soft_cpu *cpu, const struct soft_insn *in, const uint8
 	return soft_op_write(cpu, in, 0, v);
 }
 
+int soft_vec_read2(struct soft_cpu *cpu, const struct soft_insn *in, uint8_t a[16],
+		   uint8_t b[16])
+{
+	int rc = soft_sse_check(cpu);
+	if (!rc)
+		rc = soft_vec_read(cpu, in, 0, a, 16, true);
+	if (!rc)
+		rc = soft_vec_read(cpu, in, 1, b, 16, true);
+	return rc;
+}
+
 static bool is_aligned_move(unsigned m)
 {
 	return m == ZYDIS_MNEMONIC_MOVAPS || m == ZYDIS_MNEMONIC_MOVAPD ||
@@ -121,11 +132,7 @@ static int exec_movs_scalar(struct soft_cpu *cpu, const struct soft_insn *in)
 static int exec_logic128(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint64_t a[2], b[2], r[2];
-	int rc = soft_sse_check(cpu);
-	if (!rc)
-		rc = soft_vec_read(cpu, in, 0, (uint8_t *)a, 16, true);
-	if (!rc)
-		rc = soft_vec_read(cpu, in, 1, (uint8_t *)b, 16, true);
+	int rc = soft_vec_read2(cpu, in, (uint8_t *)a, (uint8_t *)b);
 	if (rc)
 		return rc;
 	for (int i = 0; i < 2; i++) {
@@ -152,11 +159,7 @@ static int exec_pcmpeq(struct soft_cpu *cpu, const struct soft_insn *in)
 	uint8_t a[16], b[16], r[16];
 	unsigned w = in->mnemonic == ZYDIS_MNEMONIC_PCMPEQB ? 1 :
 		     in->mnemonic == ZYDIS_MNEMONIC_PCMPEQW ? 2 : 4;
-	int rc = soft_sse_check(cpu);
-	if (!rc)
-		rc = soft_vec_read(cpu, in, 0, a, 16, true);
-	if (!rc)
-		rc = soft_vec_read(cpu, in, 1, b, 16, true);
+	int rc = soft_vec_read2(cpu, in, a, b);
 	if (rc)
 		return rc;
 	for (unsigned i = 0; i < 16; i += w)

@@ -1,30 +1,19 @@
 /* SSE/SSE2 scalar floating point: ADDSx, SUBSx, MULSx, DIVSx, SQRTSx,
- * (U)COMISx, CVTSI2Sx, CVT(T)Sx2SI, CVTSS2SD/CVTSD2SS (SDM Vol. 2).
- *
- * Each operation runs as the same host instruction, with the host MXCSR
- * loaded from the guest's (rounding, DAZ, FTZ) with every exception masked
- * and the flags clear; the flags the host raised are then OR-ed into the
- * guest MXCSR, and an exception the guest left unmasked is #XM (#UD without
- * CR4.OSXMMEXCPT), raised before the destination is written. The host is an
- * x86-64 CPU with SSE2, so results, NaN propagation and the integer
- * indefinite value are those of hardware by construction. */
+ * (U)COMISx, CVTSI2Sx, CVT(T)Sx2SI, CVTSD2SS/CVTSS2SD (SDM Vol. 2), and
+ * soft_sse_fp_flags(), the MXCSR flag merge and #XM rule every SSE FP
+ * instruction here uses. Each operation runs as the same host instruction
+ * under the guest's MXCSR controls (sse_host.h says how and why). */
 #include <string.h>
 
 #include "accel/soft/cpu.h"
 #include "accel/soft/sse.h"
+#include "accel/soft/sse_host.h"
 
 #ifdef HAVE_ZYDIS
 #include <Zydis/Zydis.h>
 
-/* The host MXCSR for running a guest operation: the guest's control bits,
- * all exceptions masked (bits 7-12), no flags. */
-static uint32_t host_mxcsr(const struct soft_cpu *cpu)
-{
-	return (cpu->mxcsr & 0xffc0u) | 0x1f80u;
-}
-
 /* Merge the flags the host raised; #XM / #UD if the guest unmasked one. */
-static int fp_flags(struct soft_cpu *cpu, uint32_t host_after)
+int soft_sse_fp_flags(struct soft_cpu *cpu, uint32_t host_after)
 {
 	uint32_t f = host_after & 0x3f;
 	uint32_t unmasked = f & ~(cpu->mxcsr >> 7) & 0x3f;
@@ -48,20 +37,19 @@ static int fp_flags(struct soft_cpu *cpu, uint32_t host_after)
 	return SOFT_OK;
 }
 
-/* Run "insn src, dst" with the guest's MXCSR; after gets the host MXCSR.
- * dc/sc: the operands' asm constraints ("x" xmm, "r" integer register). */
-#define HOST_OP(insn, dc, dst, sc, src, mx, after)                             \
-	do {                                                                   \
-		uint32_t _save;                                                \
-		__asm__ volatile("stmxcsr %[sv]\n\tldmxcsr %[m]\n\t" insn " %[s], %[d]\n\t" \
-				 "stmxcsr %[a]\n\tldmxcsr %[sv]"                \
-				 : [d] dc(dst), [a] "=m"(after), [sv] "=m"(_save) \
-				 : [s] sc(src), [m] "m"(mx));                   \
-	} while (0)
-#define HOST_FP(insn, dst, src, mx, after) HOST_OP(insn, "+x", dst, "x", src, mx, after)
-/* Early clobber: the result is written before the MXCSR is stored. */
-#define HOST_TOINT(insn, dst, src, mx, after) HOST_OP(insn, "=&r", dst, "x", src, mx, after)
-#define HOST_FROMINT(insn, dst, src, mx, after) HOST_OP(insn, "+x", dst, "r", src, mx, after)
+uint32_t soft_sse_tiny(const struct soft_cpu *cpu, const void *res, unsigned n, bool dbl)
+{
+	if (cpu->mxcsr & MXCSR_UM)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t v = 0;
+		memcpy(&v, (const uint8_t *)res + i * (dbl ? 8 : 4), dbl ? 8 : 4);
+		uint64_t mag = dbl ? v & ~(1ull << 63) : v & 0x7fffffffu;
+		if (mag && mag < (dbl ? 1ull << 52 : 1ull << 23))
+			return MXCSR_UE;
+	}
+	return 0;
+}
 
 static bool is_double(unsigned m)
 {
@@ -80,7 +68,7 @@ static int exec_arith(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t a[16], b[16];
 	bool dbl = is_double(in->mnemonic);
-	uint32_t mx = host_mxcsr(cpu), after = 0;
+	uint32_t mx = soft_sse_host_mxcsr(cpu), after = 0;
 	int rc = soft_sse_check(cpu);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 0, a, 16, false);
@@ -100,6 +88,7 @@ static int exec_arith(struct soft_cpu *cpu, const struct soft_insn *in)
 		default: HOST_FP("sqrtsd", x, y, mx, after); break;
 		}
 		memcpy(a, &x, 8);
+		after |= soft_sse_tiny(cpu, a, 1, true);
 	} else {
 		float x, y;
 		memcpy(&x, a, 4);
@@ -112,8 +101,9 @@ static int exec_arith(struct soft_cpu *cpu, const struct soft_insn *in)
 		default: HOST_FP("sqrtss", x, y, mx, after); break;
 		}
 		memcpy(a, &x, 4);
+		after |= soft_sse_tiny(cpu, a, 1, false);
 	}
-	rc = fp_flags(cpu, after);
+	rc = soft_sse_fp_flags(cpu, after);
 	return rc ? rc : soft_vec_write(cpu, in, a, 16, false, false);
 }
 
@@ -137,7 +127,7 @@ static int exec_comis(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t a[16], b[16];
 	bool dbl = is_double(in->mnemonic);
-	uint32_t mx = host_mxcsr(cpu), after = 0;
+	uint32_t mx = soft_sse_host_mxcsr(cpu), after = 0;
 	uint64_t fl;
 	int rc = soft_sse_check(cpu);
 	if (!rc)
@@ -163,7 +153,7 @@ static int exec_comis(struct soft_cpu *cpu, const struct soft_insn *in)
 		else
 			HOST_CMP("ucomiss", x, y, mx, after, fl);
 	}
-	rc = fp_flags(cpu, after);
+	rc = soft_sse_fp_flags(cpu, after);
 	if (rc)
 		return rc;
 	cpu->rflags = (cpu->rflags & ~FL_ARITH) | (fl & (FL_ZF | FL_PF | FL_CF));
@@ -175,7 +165,7 @@ static int exec_cvtsi2s(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t a[16];
 	uint64_t v;
-	uint32_t mx = host_mxcsr(cpu), after = 0;
+	uint32_t mx = soft_sse_host_mxcsr(cpu), after = 0;
 	int rc = soft_sse_check(cpu);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 0, a, 16, false);
@@ -195,7 +185,7 @@ static int exec_cvtsi2s(struct soft_cpu *cpu, const struct soft_insn *in)
 		HOST_FROMINT("cvtsi2ssq", f, s, mx, after);
 		memcpy(a, &f, 4);
 	}
-	rc = fp_flags(cpu, after);
+	rc = soft_sse_fp_flags(cpu, after);
 	return rc ? rc : soft_vec_write(cpu, in, a, 16, false, false);
 }
 
@@ -203,7 +193,7 @@ static int exec_cvtsi2s(struct soft_cpu *cpu, const struct soft_insn *in)
 static int exec_cvts2si(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t b[16];
-	uint32_t mx = host_mxcsr(cpu), after = 0;
+	uint32_t mx = soft_sse_host_mxcsr(cpu), after = 0;
 	int rc = soft_sse_check(cpu);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 1, b, is_double(in->mnemonic) ? 8 : 4, false);
@@ -242,7 +232,7 @@ static int exec_cvts2si(struct soft_cpu *cpu, const struct soft_insn *in)
 			HOST_TOINT("cvttss2si", l, f, mx, after);
 		break;
 	}
-	rc = fp_flags(cpu, after);
+	rc = soft_sse_fp_flags(cpu, after);
 	return rc ? rc : soft_op_write(cpu, in, 0, wide ? (uint64_t)q : (uint32_t)l);
 }
 
@@ -250,7 +240,7 @@ static int exec_cvt_sd_ss(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t a[16], b[16];
 	bool to_single = in->mnemonic == ZYDIS_MNEMONIC_CVTSD2SS;
-	uint32_t mx = host_mxcsr(cpu), after = 0;
+	uint32_t mx = soft_sse_host_mxcsr(cpu), after = 0;
 	int rc = soft_sse_check(cpu);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 0, a, 16, false);
@@ -265,6 +255,7 @@ static int exec_cvt_sd_ss(struct soft_cpu *cpu, const struct soft_insn *in)
 		memcpy(&f, a, 4);
 		HOST_FP("cvtsd2ss", f, d, mx, after);
 		memcpy(a, &f, 4);
+		after |= soft_sse_tiny(cpu, a, 1, false);
 	} else {
 		double d;
 		float f;
@@ -273,7 +264,7 @@ static int exec_cvt_sd_ss(struct soft_cpu *cpu, const struct soft_insn *in)
 		HOST_FP("cvtss2sd", d, f, mx, after);
 		memcpy(a, &d, 8);
 	}
-	rc = fp_flags(cpu, after);
+	rc = soft_sse_fp_flags(cpu, after);
 	return rc ? rc : soft_vec_write(cpu, in, a, 16, false, false);
 }
 

@@ -1,6 +1,7 @@
 /* SSE2 packed-integer and shuffle instructions that string and memory
  * routines (glibc, the kernel's lib/) use: PADD/PSUB (B/W/D/Q), PCMPGT
- * (B/W/D), PMINUB/PMAXUB, PSHUFD, PUNPCKL/H (BW/WD/DQ/QDQ), PSLL/PSRL
+ * (B/W/D), PMINUB/PMAXUB, PSHUFD/PSHUFHW/PSHUFLW, PUNPCKL/H (BW/WD/DQ/QDQ)
+ * and UNPCKL/H (PS/PD), PSLL/PSRL
  * (W/D/Q by imm8 or xmm), PSLLDQ/PSRLDQ, MOVHPD/MOVLPD/MOVHPS/MOVLPS,
  * MOVHLPS/MOVLHPS (SDM Vol. 2, each by name).
  *
@@ -13,17 +14,6 @@
 
 #ifdef HAVE_ZYDIS
 #include <Zydis/Zydis.h>
-
-/* Read both operands of a two-operand packed instruction (dst, src). */
-static int read2(struct soft_cpu *cpu, const struct soft_insn *in, uint8_t a[16], uint8_t b[16])
-{
-	int rc = soft_sse_check(cpu);
-	if (!rc)
-		rc = soft_vec_read(cpu, in, 0, a, 16, true);
-	if (!rc)
-		rc = soft_vec_read(cpu, in, 1, b, 16, true);
-	return rc;
-}
 
 static unsigned elem_size(unsigned m)
 {
@@ -41,29 +31,17 @@ static unsigned elem_size(unsigned m)
 	}
 }
 
-static uint64_t get_elem(const uint8_t *v, unsigned i, unsigned w)
-{
-	uint64_t x = 0;
-	memcpy(&x, v + i * w, w);
-	return x;
-}
-
-static void put_elem(uint8_t *v, unsigned i, unsigned w, uint64_t x)
-{
-	memcpy(v + i * w, &x, w);
-}
-
 /* Element-wise add, subtract, signed compare, unsigned min/max. */
 static int exec_packed(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t a[16], b[16], r[16];
-	int rc = read2(cpu, in, a, b);
+	int rc = soft_vec_read2(cpu, in, a, b);
 	if (rc)
 		return rc;
 	unsigned m = in->mnemonic;
 	unsigned w = (m == ZYDIS_MNEMONIC_PMINUB || m == ZYDIS_MNEMONIC_PMAXUB) ? 1 : elem_size(m);
 	for (unsigned i = 0; i < 16 / w; i++) {
-		uint64_t x = get_elem(a, i, w), y = get_elem(b, i, w), z;
+		uint64_t x = soft_vget(a, i, w), y = soft_vget(b, i, w), z;
 		switch (m) {
 		case ZYDIS_MNEMONIC_PADDB: case ZYDIS_MNEMONIC_PADDW: case ZYDIS_MNEMONIC_PADDD:
 		case ZYDIS_MNEMONIC_PADDQ:
@@ -79,7 +57,7 @@ static int exec_packed(struct soft_cpu *cpu, const struct soft_insn *in)
 			z = (int64_t)soft_sext(x, w) > (int64_t)soft_sext(y, w) ? ~0ull : 0;
 			break;
 		}
-		put_elem(r, i, w, z);
+		soft_vput(r, i, w, z);
 	}
 	return soft_vec_write(cpu, in, r, 16, true, true);
 }
@@ -93,12 +71,22 @@ static int exec_pshufd(struct soft_cpu *cpu, const struct soft_insn *in)
 	if (rc)
 		return rc;
 	unsigned imm = (unsigned)in->op[2].val & 0xff;
-	for (unsigned i = 0; i < 4; i++)
-		memcpy(r + 4 * i, s + 4 * ((imm >> (2 * i)) & 3), 4);
+	if (in->mnemonic == ZYDIS_MNEMONIC_PSHUFD) {
+		for (unsigned i = 0; i < 4; i++)
+			memcpy(r + 4 * i, s + 4 * ((imm >> (2 * i)) & 3), 4);
+	} else {
+		/* PSHUFHW/PSHUFLW: shuffle the words of one quadword, copy
+		 * the other. */
+		unsigned h = in->mnemonic == ZYDIS_MNEMONIC_PSHUFHW ? 8 : 0;
+		memcpy(r, s, 16);
+		for (unsigned i = 0; i < 4; i++)
+			memcpy(r + h + 2 * i, s + h + 2 * ((imm >> (2 * i)) & 3), 2);
+	}
 	return soft_vec_write(cpu, in, r, 16, true, true);
 }
 
-/* PUNPCKL*: interleave the low halves; PUNPCKH*: the high halves. */
+/* PUNPCKL*: interleave the low halves; PUNPCKH*: the high halves. UNPCKLPS,
+ * UNPCKLPD, UNPCKHPS, UNPCKHPD are the same moves on FP data. */
 static int exec_punpck(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t a[16], b[16], r[16];
@@ -106,14 +94,14 @@ static int exec_punpck(struct soft_cpu *cpu, const struct soft_insn *in)
 	switch (in->mnemonic) {
 	case ZYDIS_MNEMONIC_PUNPCKLBW: w = 1, high = 0; break;
 	case ZYDIS_MNEMONIC_PUNPCKLWD: w = 2, high = 0; break;
-	case ZYDIS_MNEMONIC_PUNPCKLDQ: w = 4, high = 0; break;
-	case ZYDIS_MNEMONIC_PUNPCKLQDQ: w = 8, high = 0; break;
+	case ZYDIS_MNEMONIC_PUNPCKLDQ: case ZYDIS_MNEMONIC_UNPCKLPS: w = 4, high = 0; break;
+	case ZYDIS_MNEMONIC_PUNPCKLQDQ: case ZYDIS_MNEMONIC_UNPCKLPD: w = 8, high = 0; break;
 	case ZYDIS_MNEMONIC_PUNPCKHBW: w = 1, high = 8; break;
 	case ZYDIS_MNEMONIC_PUNPCKHWD: w = 2, high = 8; break;
-	case ZYDIS_MNEMONIC_PUNPCKHDQ: w = 4, high = 8; break;
-	default: w = 8, high = 8; break;
+	case ZYDIS_MNEMONIC_PUNPCKHDQ: case ZYDIS_MNEMONIC_UNPCKHPS: w = 4, high = 8; break;
+	default: w = 8, high = 8; break; /* PUNPCKHQDQ, UNPCKHPD */
 	}
-	int rc = read2(cpu, in, a, b);
+	int rc = soft_vec_read2(cpu, in, a, b);
 	if (rc)
 		return rc;
 	for (unsigned i = 0; i < 8 / w; i++) {
@@ -146,9 +134,9 @@ static int exec_pshift(struct soft_cpu *cpu, const struct soft_insn *in)
 	bool left = in->mnemonic == ZYDIS_MNEMONIC_PSLLW || in->mnemonic == ZYDIS_MNEMONIC_PSLLD ||
 		    in->mnemonic == ZYDIS_MNEMONIC_PSLLQ;
 	for (unsigned i = 0; i < 16 / w; i++) {
-		uint64_t x = get_elem(a, i, w);
+		uint64_t x = soft_vget(a, i, w);
 		x = count >= w * 8 ? 0 : left ? x << count : x >> count;
-		put_elem(a, i, w, x);
+		soft_vput(a, i, w, x);
 	}
 	return soft_vec_write(cpu, in, a, 16, true, true);
 }
@@ -216,11 +204,13 @@ soft_handler soft_exec_sse_int_lookup(const struct soft_insn *in)
 	case ZYDIS_MNEMONIC_PCMPGTW: case ZYDIS_MNEMONIC_PCMPGTD: case ZYDIS_MNEMONIC_PMINUB:
 	case ZYDIS_MNEMONIC_PMAXUB:
 		return exec_packed;
-	case ZYDIS_MNEMONIC_PSHUFD: return exec_pshufd;
+	case ZYDIS_MNEMONIC_PSHUFD: case ZYDIS_MNEMONIC_PSHUFHW: case ZYDIS_MNEMONIC_PSHUFLW:
+		return exec_pshufd;
 	case ZYDIS_MNEMONIC_PUNPCKLBW: case ZYDIS_MNEMONIC_PUNPCKLWD: case ZYDIS_MNEMONIC_PUNPCKLDQ:
 	case ZYDIS_MNEMONIC_PUNPCKLQDQ: case ZYDIS_MNEMONIC_PUNPCKHBW:
 	case ZYDIS_MNEMONIC_PUNPCKHWD: case ZYDIS_MNEMONIC_PUNPCKHDQ:
-	case ZYDIS_MNEMONIC_PUNPCKHQDQ:
+	case ZYDIS_MNEMONIC_PUNPCKHQDQ: case ZYDIS_MNEMONIC_UNPCKLPS: case ZYDIS_MNEMONIC_UNPCKLPD:
+	case ZYDIS_MNEMONIC_UNPCKHPS: case ZYDIS_MNEMONIC_UNPCKHPD:
 		return exec_punpck;
 	case ZYDIS_MNEMONIC_PSLLW: case ZYDIS_MNEMONIC_PSLLD: case ZYDIS_MNEMONIC_PSLLQ:
 	case ZYDIS_MNEMONIC_PSRLW: case ZYDIS_MNEMONIC_PSRLD: case ZYDIS_MNEMONIC_PSRLQ:
