@@ -106,13 +106,6 @@ static int compare(const struct dt_seq *s, const struct dt_state *a, const struc
 		DIFF("  st%d: native %04x_%016" PRIx64 " soft %04x_%016" PRIx64 "\n", i, ea, ma,
 		     eb, mb);
 	}
-	/* The host saves FOP/FIP/FDP only while an exception is pending (AMD);
-	 * FIP's upper half is not compared: the kernel's signal frame may hold
-	 * only 32 bits of it (FXSAVE without REX.W). */
-	if ((a->fsw & 0x80) && (a->fop != b->fop || (uint32_t)a->fip != (uint32_t)b->fip ||
-				(uint32_t)a->fdp != (uint32_t)b->fdp))
-		DIFF("  fop/fip/fdp: native %#x/%#" PRIx64 "/%#" PRIx64 " soft %#x/%#" PRIx64
-		     "/%#" PRIx64 "\n", a->fop, a->fip, a->fdp, b->fop, b->fip, b->fdp);
 	int shown = 0;
 	for (unsigned i = 0; i < DT_SCRATCH_SZ; i++) {
 		if (a->scratch[i] == b->scratch[i])

@@ -42,13 +42,11 @@ struct dt_state {
 	int vector;        /* 404 */
 	uint8_t scratch[DT_SCRATCH_SZ];
 	/* x87 (FXSAVE image fields): FCW, FSW, the abridged tag byte,
-	 * ST(0)..ST(7). FOP, FIP and FDP are outputs only, compared when the
-	 * run stopped with ES set (AMD hosts save them only then). */
+	 * ST(0)..ST(7). FOP, FIP and FDP are not compared (KNOWN.md "Not a
+	 * bug" 2). */
 	uint16_t fcw, fsw;
 	uint8_t ftw;
 	uint8_t st[8][10];
-	uint16_t fop;
-	uint64_t fip, fdp;
 };
 
 enum dt_group {

@@ -100,9 +100,6 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 	o->fcw = uc->uc_mcontext.fpregs->cwd;
 	o->fsw = uc->uc_mcontext.fpregs->swd;
 	o->ftw = (uint8_t)uc->uc_mcontext.fpregs->ftw;
-	o->fop = uc->uc_mcontext.fpregs->fop;
-	o->fip = uc->uc_mcontext.fpregs->rip;
-	o->fdp = uc->uc_mcontext.fpregs->rdp;
 	for (int i = 0; i < 8; i++)
 		memcpy(o->st[i], &uc->uc_mcontext.fpregs->_st[i], 10);
 	/* SIGFPE: #DE, #MF or #XM, as the trap number says. */

@@ -79,9 +79,6 @@ int dt_soft_run(const struct dt_seq *s, struct dt_state *out)
 	out->fsw = cpu->fsw;
 	out->ftw = cpu->ftw;
 	memcpy(out->st, cpu->st, sizeof(out->st));
-	out->fop = cpu->fop;
-	out->fip = cpu->fip;
-	out->fdp = cpu->fdp;
 	out->vector = vec == 13 || vec == 14 || vec == 12 || vec == 17 ? DT_VEC_MEM : (int)vec;
 	if (gm_read(&t->mem, DT_SCRATCH_VA, out->scratch, DT_SCRATCH_SZ))
 		return -1;
