@@ -767,7 +767,8 @@ static void cmd_breakpoint(struct gdbstub *gs, bool insert, const char *args)
 		if (gs->bp[i].type == type && gs->bp[i].addr == addr)
 			break;
 	if (insert && i == gs->nr_bp) {
-		if (gs->nr_bp == ACCEL_DEBUG_MAX_BP) {
+		unsigned max = gs->vm->accel_ops->debug_max_bp;
+		if (gs->nr_bp >= max || gs->nr_bp >= ACCEL_DEBUG_MAX_BP) {
 			gs_error(gs, ENOSPC);
 			return;
 		}

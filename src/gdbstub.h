@@ -12,8 +12,9 @@
  *
  * One thread per vCPU (thread id = vCPU index + 1). Breakpoints (Z0 and Z1
  * alike) are instruction addresses the back end checks before executing an
- * instruction: guest memory is never patched, so 'm' shows the guest's own
- * bytes. Memory addresses are guest-virtual, translated through the page
+ * instruction (soft: in its loop; kvm: in the debug registers KVM keeps for
+ * the host, at most four): guest memory is never patched, so 'm' shows the
+ * guest's own bytes. Memory addresses are guest-virtual, translated through the page
  * tables of the vCPU selected with Hg. */
 #ifndef ISOLA_GDBSTUB_H
 #define ISOLA_GDBSTUB_H

@@ -113,6 +113,7 @@ struct accel_ops {
 	 * linear address through the vCPU's current paging without side
 	 * effects (no accessed bits, no CR2): 0, or -EFAULT if unmapped. */
 	int (*set_guest_debug)(struct vcpu *vcpu, const struct accel_debug *dbg);
+	unsigned debug_max_bp; /* breakpoints set_guest_debug takes at most */
 	int (*translate)(struct vcpu *vcpu, uint64_t lin, uint64_t *gpa);
 	/* Instruction and exception trace to t (NULL: off). NULL where the
 	 * back end cannot trace. */

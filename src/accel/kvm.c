@@ -331,7 +331,6 @@ static const uint8_t kvm_simple_exits[] = {
 	[KVM_EXIT_HLT] = VCPU_EXIT_HALT + 1,
 	[KVM_EXIT_SHUTDOWN] = VCPU_EXIT_SHUTDOWN + 1,
 	[KVM_EXIT_INTR] = VCPU_EXIT_KICKED + 1,
-	[KVM_EXIT_DEBUG] = VCPU_EXIT_DEBUG + 1,
 };
 
 static int kvm_vcpu_run(struct vcpu *v, struct vcpu_exit *e)
@@ -389,6 +388,13 @@ static int kvm_vcpu_run(struct vcpu *v, struct vcpu_exit *e)
 			kvm_error(e, "KVM system event (guest crash)", run->system_event.type, 0);
 			return 0;
 		}
+	case KVM_EXIT_DEBUG:
+		/* A #DB from single-stepping (DR6.BS) or a breakpoint register
+		 * (DR6.B0-B3) that KVM_SET_GUEST_DEBUG asked for. */
+		e->kind = VCPU_EXIT_DEBUG;
+		e->debug.pc = run->debug.arch.pc;
+		e->debug.breakpoint = (run->debug.arch.dr6 & 0xf) != 0;
+		return 0;
 	case KVM_EXIT_FAIL_ENTRY:
 		kvm_error(e, "KVM could not enter the guest (hardware entry failure)",
 			  run->fail_entry.hardware_entry_failure_reason, 0);
@@ -512,6 +518,81 @@ static int kvm_set_sregs(struct vcpu *v, const struct x86_sregs *s)
 	return ioctl(v->fd, KVM_SET_SREGS, &k) < 0 ? -errno : 0;
 }
 
+static int kvm_get_fpu(struct vcpu *v, struct x86_fpu *f)
+{
+	struct kvm_fpu k;
+	if (ioctl(v->fd, KVM_GET_FPU, &k) < 0)
+		return -errno;
+	memset(f, 0, sizeof(*f));
+	for (int i = 0; i < 8; i++)
+		memcpy(f->st[i], k.fpr[i], 10);
+	f->fcw = k.fcw;
+	f->fsw = k.fsw;
+	f->ftw = k.ftwx;
+	f->fop = k.last_opcode;
+	f->fip = k.last_ip;
+	f->fdp = k.last_dp;
+	memcpy(f->xmm, k.xmm, sizeof(f->xmm));
+	f->mxcsr = k.mxcsr;
+	return 0;
+}
+
+static int kvm_set_fpu(struct vcpu *v, const struct x86_fpu *f)
+{
+	struct kvm_fpu k;
+	memset(&k, 0, sizeof(k));
+	for (int i = 0; i < 8; i++)
+		memcpy(k.fpr[i], f->st[i], 10);
+	k.fcw = f->fcw;
+	k.fsw = f->fsw;
+	k.ftwx = f->ftw;
+	k.last_opcode = f->fop;
+	k.last_ip = f->fip;
+	k.last_dp = f->fdp;
+	memcpy(k.xmm, f->xmm, sizeof(k.xmm));
+	k.mxcsr = f->mxcsr;
+	return ioctl(v->fd, KVM_SET_FPU, &k) < 0 ? -errno : 0;
+}
+
+/* Breakpoints go in the debug registers KVM keeps for the host debugger
+ * (KVM_GUESTDBG_USE_HW_BP: DR0-DR3 with DR7's global enables, R/W = 00
+ * "instruction execution", LEN = 00; SDM Vol. 3B §18.2.4), so guest memory
+ * is never patched and the guest's own debug registers are not touched.
+ * Hence at most four. */
+#define KVM_MAX_HW_BP 4
+static int kvm_set_guest_debug(struct vcpu *v, const struct accel_debug *d)
+{
+	struct kvm_guest_debug g;
+	memset(&g, 0, sizeof(g));
+	if (d && d->nr_bp > KVM_MAX_HW_BP)
+		return -ENOSPC;
+	if (d && (d->singlestep || d->nr_bp)) {
+		g.control = KVM_GUESTDBG_ENABLE;
+		if (d->singlestep)
+			g.control |= KVM_GUESTDBG_SINGLESTEP;
+		if (d->nr_bp) {
+			g.control |= KVM_GUESTDBG_USE_HW_BP;
+			g.arch.debugreg[7] = 0x400; /* bit 10 reads as 1 */
+			for (unsigned i = 0; i < d->nr_bp; i++) {
+				g.arch.debugreg[i] = d->bp[i];
+				g.arch.debugreg[7] |= 2ull << (2 * i); /* G0..G3 */
+			}
+		}
+	}
+	return ioctl(v->fd, KVM_SET_GUEST_DEBUG, &g) < 0 ? -errno : 0;
+}
+
+static int kvm_translate(struct vcpu *v, uint64_t lin, uint64_t *gpa)
+{
+	struct kvm_translation t = { .linear_address = lin };
+	if (ioctl(v->fd, KVM_TRANSLATE, &t) < 0)
+		return -errno;
+	if (!t.valid)
+		return -EFAULT;
+	*gpa = t.physical_address;
+	return 0;
+}
+
 static int kvm_irq_set(struct accel *acc, unsigned gsi, int level)
 {
 	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)(level != 0) };
@@ -532,4 +613,9 @@ const struct accel_ops accel_kvm_ops = {
 	.get_sregs = kvm_get_sregs,
 	.set_sregs = kvm_set_sregs,
 	.irq_set = kvm_irq_set,
+	.get_fpu = kvm_get_fpu,
+	.set_fpu = kvm_set_fpu,
+	.set_guest_debug = kvm_set_guest_debug,
+	.translate = kvm_translate,
+	.debug_max_bp = KVM_MAX_HW_BP,
 };

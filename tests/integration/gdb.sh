@@ -1,6 +1,6 @@
 #!/bin/bash
-# The gdb stub (--gdb, --gdb-wait) and the instruction trace (--trace) on the
-# soft CPU, with the gdb_target test guest (tests/guests/gdb_target.c):
+# The gdb stub (--gdb, --gdb-wait) on soft and kvm, and the instruction trace
+# (--trace, soft only), with the gdb_target test guest (tests/guests/gdb_target.c):
 # a Python RSP client (gdb_client.py) checks registers, memory, breakpoints,
 # single steps, Ctrl-C, attach/detach and the exit status; a batch run of
 # the real gdb checks that gdb itself is happy with the stub; the trace
@@ -33,12 +33,14 @@ if "$ISOLA" run --accel soft --kernel "$ELF" --dry-run 2>&1 | grep -q 'soft CPU 
 	exit 0
 fi
 
-# start NAME ARGS...: isola in the background with a gdb stub on a free port
-# (port 0: the kernel picks one; isola's first line names it). Sets PID, PORT.
+# start NAME ARGS...: isola in the background on $ACCEL with a gdb stub on a
+# free port (port 0: the kernel picks one; isola's first line names it).
+# Sets PID, PORT.
 start() {
 	local name=$1 i
 	shift
-	"$ISOLA" run --kernel "$ELF" --accel soft --gdb tcp:127.0.0.1:0 "$@" \
+	: >"$tmp/$name.err" # before the child opens it: the loop below reads it
+	"$ISOLA" run --kernel "$ELF" --accel "$ACCEL" --gdb tcp:127.0.0.1:0 "$@" \
 		</dev/null >"$tmp/$name.out" 2>"$tmp/$name.err" &
 	PID=$!
 	PORT=
@@ -49,10 +51,10 @@ start() {
 	done
 }
 
-# finish NAME WANT: wait (at most 30 s) for isola and check its exit status.
+# finish NAME WANT: wait (at most 60 s) for isola and check its exit status.
 finish() {
 	local name=$1 want=$2 i rc
-	for i in $(seq 300); do
+	for i in $(seq 600); do
 		kill -0 "$PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -60,53 +62,59 @@ finish() {
 		kill -9 "$PID"
 		wait "$PID" 2>/dev/null
 		PID=
-		echo "FAIL: $S/$name-status (isola still ran 30 s later)"
+		echo "FAIL: $T/$name-status (isola still ran 60 s later)"
 		return
 	fi
 	wait "$PID"
 	rc=$?
 	PID=
 	if [ "$rc" = "$want" ]; then
-		echo "PASS: $S/$name-status"
+		echo "PASS: $T/$name-status"
 	else
-		echo "FAIL: $S/$name-status (isola exit status $rc, want $want: $(tail -n 3 "$tmp/$name.err" | tr '\n' ' '))"
+		echo "FAIL: $T/$name-status (isola exit status $rc, want $want: $(tail -n 3 "$tmp/$name.err" | tr '\n' ' '))"
 	fi
 }
 
 # client SCENARIO: run gdb_client.py against PORT (or fail if isola never listened).
 client() {
 	if [ -z "$PORT" ]; then
-		echo "FAIL: $S/$1-session (isola did not say where it listens: $(head -c 200 "$tmp/$1.err"))"
+		echo "FAIL: $T/$1-session (isola did not say where it listens: $(head -c 200 "$tmp/$1.err"))"
 		return
 	fi
-	timeout 60 python3 tests/integration/gdb_client.py "$1" "$PORT" "$ELF"
+	GDB_SUITE=$T GDB_MAX_BP=$MAX_BP timeout 120 python3 tests/integration/gdb_client.py "$1" "$PORT" "$ELF"
 }
 
-# Stopped before the first instruction; continued to the end: the guest
-# exits with the value the debugger wrote, 0x21 -> status (0x21 << 1) | 1.
-start basic --gdb-wait
-client basic
-finish basic 67
+# The stub on one back end: T names the cases gdb/<accel>/...
+stub_cases() {
+	# Stopped before the first instruction; continued to the end: the guest
+	# exits with the value the debugger wrote, 0x21 -> status (0x21 << 1) | 1.
+	start basic --gdb-wait
+	client basic
+	finish basic 67
 
-# Ctrl-C stops a spinning guest.
-start interrupt --gdb-wait --cmdline loop=1
-client interrupt
-finish interrupt 15
+	# Ctrl-C stops a spinning guest.
+	start interrupt --gdb-wait --cmdline loop=1
+	client interrupt
+	finish interrupt 15
 
-# Attaching to a guest that runs stops it; detaching lets it go on.
-start attach --cmdline loop=1
-for i in $(seq 100); do
-	grep -q spinning "$tmp/attach.out" && break
-	sleep 0.1
-done
-client attach
-finish attach 15
+	# Attaching to a guest that runs stops it; detaching lets it go on.
+	start attach --cmdline loop=1
+	for i in $(seq 200); do
+		grep -q spinning "$tmp/attach.out" && break
+		sleep 0.1
+	done
+	client attach
+	finish attach 15
 
-# The real gdb, in batch mode.
-if command -v gdb >/dev/null; then
+	# The real gdb, in batch mode.
+	if ! command -v gdb >/dev/null; then
+		echo "SKIP: $T/real-gdb (gdb is not installed: apt-get install gdb)"
+		return
+	fi
 	start gdb --gdb-wait
+	local entry why
 	entry=$(printf '0x%x' "$(od -An -t u8 -j 24 -N 8 "$ELF" | tr -d ' ')")
-	timeout 60 gdb -nx -batch -ex "target remote 127.0.0.1:$PORT" -ex 'info registers rip' \
+	timeout 120 gdb -nx -batch -ex "target remote 127.0.0.1:$PORT" -ex 'info registers rip' \
 		-ex 'stepi' -ex 'info registers rip' -ex 'break gdb_marker' -ex 'continue' \
 		-ex 'set var gdb_poke = 0x21' -ex 'print/x gdb_poke' -ex 'continue' "$ELF" \
 		>"$tmp/gdb.log" 2>&1 </dev/null
@@ -125,14 +133,24 @@ if command -v gdb >/dev/null; then
 		why=
 	fi
 	if [ -z "$why" ]; then
-		echo "PASS: $S/real-gdb"
+		echo "PASS: $T/real-gdb"
 	else
-		echo "FAIL: $S/real-gdb ($why)"
+		echo "FAIL: $T/real-gdb ($why)"
 		sed 's/^/| /' "$tmp/gdb.log" | tail -n 20 >&2
 	fi
 	finish gdb 67
+}
+
+ACCEL=soft T=$S/soft MAX_BP=64
+stub_cases
+# kvm: breakpoints in the debug registers, KVM_GUESTDBG_SINGLESTEP,
+# KVM_TRANSLATE. The target guest takes no exception (PVM could not deliver
+# one), so it runs on PVM hosts too.
+ACCEL=kvm T=$S/kvm MAX_BP=4
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+	stub_cases
 else
-	echo "SKIP: $S/real-gdb (gdb is not installed: apt-get install gdb)"
+	echo "SKIP: $T/all (no usable /dev/kvm)"
 fi
 
 # --trace: the first instructions, a #UD the guest takes, the bound.

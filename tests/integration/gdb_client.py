@@ -10,16 +10,18 @@ Usage: gdb_client.py SCENARIO PORT ELF
   attach     the guest already spins (no --gdb-wait): attaching stops it,
              a second client is refused, detaching lets it run on
 
-Prints one "PASS: gdb/<name>" or "FAIL: gdb/<name> (why)" line per check
-and exits 0 (gdb.sh also checks isola's own exit status).
+Prints one "PASS: $GDB_SUITE/<name>" or "FAIL: $GDB_SUITE/<name> (why)" line
+per check (GDB_SUITE defaults to "gdb") and exits 0 (gdb.sh also checks
+isola's own exit status).
 """
+import os
 import socket
 import struct
 import subprocess
 import sys
 import time
 
-SUITE = "gdb"
+SUITE = os.environ.get("GDB_SUITE", "gdb")
 # Register numbers of isola's target description (src/gdbstub_regs.c).
 REG_RSI, REG_RDI, REG_RSP, REG_RIP, REG_EFLAGS, REG_CS = 4, 5, 7, 16, 17, 18
 
@@ -197,6 +199,15 @@ def scenario_basic(port, elf):
     r2 = c.regs()
     c.cmd("P%x=%s" % (REG_RSP, struct.pack("<Q", r[REG_RSP]).hex()))
     report("write-reg", pr == "OK" and r2[REG_RSP] == 0x1234, "%r rsp 0x%x" % (pr, r2[REG_RSP]))
+
+    # The back end's breakpoint limit (64 soft, 4 kvm): one more is refused.
+    limit = int(os.environ.get("GDB_MAX_BP", "64"))
+    replies = [c.cmd("Z0,%x,1" % (0x100000 + i)) for i in range(limit + 1)]
+    removed = [c.cmd("z0,%x,1" % (0x100000 + i)) for i in range(limit + 1)]
+    report("breakpoint-limit", replies[:limit] == ["OK"] * limit and
+           replies[limit].startswith("E") and removed == ["OK"] * (limit + 1),
+           "%d accepted of %d, the next answered %r" % (replies.count("OK"), limit,
+                                                        replies[-1]))
 
     marker = syms["gdb_marker"]
     z = c.cmd("Z0,%x,1" % marker)

@@ -335,6 +335,7 @@ const struct accel_ops accel_soft_ops = {
 	.get_fpu = soft_get_fpu,
 	.set_fpu = soft_set_fpu,
 	.set_guest_debug = soft_set_guest_debug,
+	.debug_max_bp = ACCEL_DEBUG_MAX_BP,
 	.translate = soft_translate_op,
 	.set_trace = soft_set_trace,
 };
