@@ -54,8 +54,13 @@ struct virtio_blk {
 	bool sync;                  /* the back end completes inside block_submit */
 	unsigned blk_size;
 	atomic_bool draining;
-	struct blk_req *free;       /* under vdev->lock */
-	struct blk_req reqs[VIRTIO_BLK_QUEUE_SIZE];
+	/* Request slots (~7 KiB each), under vdev->lock: the free list, then
+	 * reqs[fresh..], not used since the last reset, handed out in order and
+	 * allocated on first use, so that a disk with a few requests in flight
+	 * holds a few slots, not 2 MiB. */
+	struct blk_req *free;
+	unsigned fresh;
+	struct blk_req *reqs[VIRTIO_BLK_QUEUE_SIZE];
 };
 
 /* ---- config space (§5.2.4) ------------------------------------------------ */
@@ -145,6 +150,37 @@ static uint8_t *req_status(struct blk_req *r)
 
 static void blk_process(struct virtio_blk *blk);
 
+/* A request slot, or NULL if every one is in flight. Under the lock. */
+static struct blk_req *req_get(struct virtio_blk *blk)
+{
+	struct blk_req *r = blk->free;
+
+	if (r) {
+		blk->free = r->next_free;
+		return r;
+	}
+	if (blk->fresh == VIRTIO_BLK_QUEUE_SIZE)
+		return NULL;
+	r = blk->reqs[blk->fresh];
+	if (!r) {
+		/* Out of host memory: the chain waits in the ring until a
+		 * completion or the next notify tries again. */
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return NULL;
+		r->blk = blk;
+		blk->reqs[blk->fresh] = r;
+	}
+	blk->fresh++;
+	return r;
+}
+
+static void req_put(struct virtio_blk *blk, struct blk_req *r)
+{
+	r->next_free = blk->free;
+	blk->free = r;
+}
+
 /* Write the status, return the chain, put r back on the free list. Under the
  * lock. The used length covers the whole writable half, whose last byte is
  * the status (what QEMU reports too); for IN that is data + status. */
@@ -153,8 +189,7 @@ static void req_finish(struct virtio_blk *blk, struct blk_req *r, uint8_t status
 	*req_status(r) = status;
 	/* -EIO if the queue broke meanwhile: nothing more to tell the driver. */
 	(void)virtq_push_chain(&blk->vdev->vq[0], &r->chain, r->chain.writable_len);
-	r->next_free = blk->free;
-	blk->free = r;
+	req_put(blk, r);
 }
 
 static uint8_t status_of(int err)
@@ -379,19 +414,21 @@ static void blk_process(struct virtio_blk *blk)
 	struct virtq *vq = &blk->vdev->vq[0];
 	bool pushed = false;
 
-	while (blk->free && !atomic_load(&blk->draining)) {
-		struct blk_req *r = blk->free;
+	while (!atomic_load(&blk->draining)) {
+		struct blk_req *r = req_get(blk);
 		uint8_t status;
 		int rc;
 
+		if (!r)
+			break; /* a completion calls us again */
 		virtq_chain_init(&r->chain, r->seg, BLK_CHAIN_SEGS);
-		if (virtq_pop(vq, &r->chain) != 1)
+		if (virtq_pop(vq, &r->chain) != 1) {
+			req_put(blk, r);
 			break; /* empty, or broken (the queue library failed the device) */
-		blk->free = r->next_free;
+		}
 		if (r->chain.writable_len == 0) {
 			/* No status byte: nothing to answer with (§5.2.6). */
-			r->next_free = blk->free;
-			blk->free = r;
+			req_put(blk, r);
 			virtio_dev_fail(blk->vdev, "request without a writable status byte");
 			break;
 		}
@@ -420,14 +457,11 @@ static void blk_notify(struct virtio_dev *vdev, unsigned q)
 	blk_process(vdev->opaque);
 }
 
+/* Every slot free again (nothing is in flight). */
 static void blk_free_all(struct virtio_blk *blk)
 {
 	blk->free = NULL;
-	for (unsigned i = VIRTIO_BLK_QUEUE_SIZE; i-- > 0;) {
-		blk->reqs[i].blk = blk;
-		blk->reqs[i].next_free = blk->free;
-		blk->free = &blk->reqs[i];
-	}
+	blk->fresh = 0;
 }
 
 /* Under vdev->lock: in-flight requests end before the queues are reset. */
@@ -447,6 +481,8 @@ static void blk_destroy(struct virtio_dev *vdev)
 
 	atomic_store(&blk->draining, true);
 	block_close(blk->be); /* drains first */
+	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++)
+		free(blk->reqs[i]);
 	free(blk);
 }
 
