@@ -33,3 +33,12 @@ $(BENCH_OUT)/qemu/loop-%.rom: bench/qemu/loop_rom.S
 	$(GUEST_CC) -c -Wa,--defsym,N=$* -Wa,--defsym,PORT=0x280 -o $@.o $<
 	objcopy -O binary -j .text $@.o $@
 	rm -f $@.o
+
+# The compute benchmark's guest (bench/compute.sh): the test runtime plus a
+# PVH entry and its ELF note, linked with a script that keeps the note.
+COMPUTE_LDFLAGS = $(subst $(GUEST_DIR)/rt/guest.ld,bench/guests/compute.ld,$(GUEST_LDFLAGS))
+$(BENCH_OUT)/guests/compute.elf: bench/guests/compute.c bench/guests/pvh.S \
+                                 bench/guests/compute.ld $(GUEST_RT_OBJS)
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) $(COMPUTE_LDFLAGS) -o $@ $(GUEST_RT_OBJS) \
+		bench/guests/pvh.S bench/guests/compute.c

@@ -13,13 +13,19 @@
  * Output, one line on our stdout (times in microseconds since the spawn):
  *   first_byte_us=F exit_us=E user_us=U sys_us=S maxrss_kb=R status=X
  *   bytes=B timed_out=T mark1_us=M1 mark2_us=M2 ...
- * F and Mi are -1 if never seen; X is the exit status, or 128+N for signal
+ *   mark1_cpu_us=C1 ...
+ * Ci is the child's CPU time (all its threads: the first field of each
+ * /proc/PID/task/TID/schedstat, nanoseconds on a CPU) when marker i was
+ * seen, so a stretch between two markers can be given in CPU time, which a
+ * loaded host inflates less than wall time.
+ * F, Mi and Ci are -1 if never seen; X is the exit status, or 128+N for signal
  * N; T is 1 if the time limit ran out (SIGTERM, then SIGKILL 3 s later).
  *
  * Usage: stamp [-o FILE] [-e FILE] [-t SECONDS] [-m MARKER]... -- CMD [ARGS...]
  *   -o FILE  copy the child's stdout there    -e FILE  the child's stderr
  *   -t SEC   time limit (default: none)       -m STR   a marker (up to 8) */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -46,6 +52,33 @@ static double now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
+/* CPU time of every thread of pid so far, in microseconds; -1 if unknown. */
+static double child_cpu_us(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	double total = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char sp[320];
+		snprintf(sp, sizeof(sp), "%s/%s/schedstat", path, de->d_name);
+		FILE *f = fopen(sp, "r");
+		unsigned long long ns;
+		if (!f)
+			continue;
+		if (fscanf(f, "%llu", &ns) == 1)
+			total += ns / 1e3;
+		fclose(f);
+	}
+	closedir(d);
+	return total;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: stamp [-o FILE] [-e FILE] [-t SECONDS] [-m MARKER]... "
@@ -57,7 +90,7 @@ int main(int argc, char **argv)
 {
 	const char *out_path = NULL, *err_path = "/dev/null";
 	const char *marker[MAX_MARKERS];
-	double t_marker[MAX_MARKERS];
+	double t_marker[MAX_MARKERS], cpu_marker[MAX_MARKERS];
 	size_t nmark = 0, maxlen = 0;
 	double limit_s = 0;
 	int opt;
@@ -71,6 +104,7 @@ int main(int argc, char **argv)
 			if (nmark == MAX_MARKERS || !*optarg || strlen(optarg) > MAX_MARKER_LEN)
 				usage();
 			marker[nmark] = optarg;
+			cpu_marker[nmark] = -1;
 			t_marker[nmark++] = -1;
 			if (strlen(optarg) > maxlen)
 				maxlen = strlen(optarg);
@@ -155,9 +189,14 @@ int main(int argc, char **argv)
 			out_fd = -1;
 		}
 		size_t have = keep + (size_t)n;
+		double cpu = -2;
 		for (size_t i = 0; i < nmark; i++)
-			if (t_marker[i] < 0 && memmem(buf, have, marker[i], strlen(marker[i])))
+			if (t_marker[i] < 0 && memmem(buf, have, marker[i], strlen(marker[i]))) {
 				t_marker[i] = t;
+				if (cpu == -2)
+					cpu = child_cpu_us(pid);
+				cpu_marker[i] = cpu;
+			}
 		keep = maxlen > 1 ? (have < maxlen - 1 ? have : maxlen - 1) : 0;
 		memmove(buf, buf + have - keep, keep);
 	}
@@ -181,6 +220,8 @@ int main(int argc, char **argv)
 	       timed_out);
 	for (size_t i = 0; i < nmark; i++)
 		printf(" mark%zu_us=%.1f", i + 1, t_marker[i] < 0 ? -1 : t_marker[i] - t0);
+	for (size_t i = 0; i < nmark; i++)
+		printf(" mark%zu_cpu_us=%.1f", i + 1, cpu_marker[i]);
 	printf("\n");
 	return 0;
 }

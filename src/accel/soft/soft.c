@@ -23,6 +23,7 @@
  * PC, and sleep likewise until the guest's INIT / startup IPIs reach them. */
 #include <errno.h>
 #include <linux/futex.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -178,6 +179,13 @@ static void soft_vcpu_destroy(struct vcpu *v)
 {
 	if (!v)
 		return;
+	/* A debug aid for benchmarks (bench/compute.sh): how many instructions
+	 * the vCPU retired, as the run loop counts them (a REP string
+	 * instruction once per batch of iterations it runs between two
+	 * looks at interrupts). */
+	if (getenv("ISOLA_SOFT_STATS"))
+		fprintf(stderr, "isola: soft vCPU %d: %llu instructions retired\n", v->cpu.index,
+			(unsigned long long)v->cpu.insn_count);
 	if (v->cpu.chip)
 		irqchip_set_wake(v->cpu.chip, (unsigned)v->cpu.index, NULL, NULL);
 	soft_cpu_destroy(&v->cpu);
