@@ -122,6 +122,11 @@ run() {
 			why="$n: result '$got', want ${WANT[$n]}"
 	done
 	[ -z "$why" ] && ! tr -d '\r' <"$TMP/out" | grep -qx PASS && why="no PASS"
+	[ -z "$why" ] && for i in $(seq 2 $((2 * ${#NAMES[@]}))); do
+		awk -v a="${f[mark$((i - 1))_cpu_us]}" -v b="${f[mark${i}_cpu_us]}" \
+			'BEGIN { exit !(a < 0 || b < a) }' &&
+			why="CPU time at marker $i unknown or lower than before"
+	done
 	if [ -n "$why" ]; then
 		echo "$key: $why; last output: $(tail -n 2 "$TMP/out" | tr -d '\r' | tr '\n' '|' |
 			cut -c1-160)" >>"$FAILS"
