@@ -136,6 +136,12 @@ typedef int (*soft_handler)(struct soft_cpu *cpu, const struct soft_insn *in);
 #define INSN_REP   (1u << 1) /* REP / REPE */
 #define INSN_REPNE (1u << 2)
 #define INSN_FAR   (1u << 3) /* far JMP/CALL/RET */
+/* A plain instruction (decode.c: plain_insn()) changes nothing the fetch
+ * depends on — CPL, mode, CS, paging, the TLB, TF — and delivers no event
+ * itself (its faults come back as SOFT_FAULT): the run loop's fast path
+ * (exec.c: run_fast()) goes on to the next instruction without looking at
+ * them again. */
+#define INSN_PLAIN (1u << 4)
 
 struct soft_insn {
 	soft_handler fn;

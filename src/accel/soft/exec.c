@@ -367,28 +367,12 @@ static int single_step_trap(struct soft_cpu *cpu)
 	return soft_deliver(cpu, EXC_DB, false, 0, false, cpu->rip) != SOFT_OK;
 }
 
-/* Run one instruction. 0 to go on, 1 when cpu->exit holds an exit. Inlined
- * into both loops (the common one and run_debug): a call here costs the hot
- * path ~10%. */
-static inline __attribute__((always_inline)) int step(struct soft_cpu *cpu)
+/* What follows an instruction that ran (rc from its handler; in NULL when
+ * the fetch failed). 0 to go on, 1 when cpu->exit holds an exit. */
+static inline __attribute__((always_inline)) int finish(struct soft_cpu *cpu,
+							const struct soft_insn *in, int rc,
+							bool tf)
 {
-	const struct soft_insn *in = soft_fetch_cached(cpu);
-	bool tf = cpu->rflags & FL_TF;
-	int rc = SOFT_OK;
-
-	/* prev has served; it is set again only if this one falls through. */
-	cpu->dc.prev = NULL;
-	cpu->exit_after_commit = false;
-	cpu->mmio_wq_n = cpu->mmio_wq_pos = 0;
-	cpu->mmio_replay_pos = 0;
-	cpu->delivered = false;
-	if (!in)
-		rc = soft_fetch(cpu, &in);
-	if (rc == SOFT_OK) {
-		cpu->next_rip = (cpu->rip + in->len) & soft_ip_mask(cpu);
-		cpu->int_shadow = false;
-		rc = in->fn(cpu, in);
-	}
 	switch (rc) {
 	case SOFT_OK:
 		/* Fell through: link its successor when that is fetched. */
@@ -416,6 +400,112 @@ static inline __attribute__((always_inline)) int step(struct soft_cpu *cpu)
 	default:
 		return 1;
 	}
+}
+
+/* Run one instruction. 0 to go on, 1 when cpu->exit holds an exit. Inlined
+ * into both loops (the common one and run_debug): a call here costs the hot
+ * path ~10%. */
+static inline __attribute__((always_inline)) int step(struct soft_cpu *cpu)
+{
+	const struct soft_insn *in = soft_fetch_cached(cpu);
+	bool tf = cpu->rflags & FL_TF;
+	int rc = SOFT_OK;
+
+	/* prev has served; it is set again only if this one falls through. */
+	cpu->dc.prev = NULL;
+	cpu->exit_after_commit = false;
+	cpu->mmio_wq_n = cpu->mmio_wq_pos = 0;
+	cpu->mmio_replay_pos = 0;
+	cpu->delivered = false;
+	if (!in)
+		rc = soft_fetch(cpu, &in);
+	if (rc == SOFT_OK) {
+		cpu->next_rip = (cpu->rip + in->len) & soft_ip_mask(cpu);
+		cpu->int_shadow = false;
+		rc = in->fn(cpu, in);
+	}
+	return finish(cpu, in, rc, tf);
+}
+
+/* The fast path: up to max instructions of 64-bit code straight from the
+ * decoded page the last fetch used, while they are plain (INSN_PLAIN) and
+ * stay on that page. What step() checks before every instruction holds for
+ * all of them once it holds for the first: CPL, mode, paging and TF change
+ * only through instructions that are not plain, which end the run after
+ * they complete. What still needs a look after each instruction is looked
+ * at: the page's generation (a store into the code being run), a device
+ * write to send (exit_after_commit), an interrupt request. The per-
+ * instruction bookkeeping step() resets stays reset: plain instructions
+ * that complete leave it so (an MMIO read exits; an MMIO write sets
+ * exit_after_commit, which ends the run).
+ *
+ * Returns like step(); *steps gets how many of the instructions it ran
+ * would have made step() return 0 (what insn_budget counts), and is 0 with
+ * a return of 0 when the fast path does not apply (the caller steps). */
+static int run_fast(struct soft_cpu *cpu, int max, int *steps)
+{
+	struct soft_decode_cache *dc = &cpu->dc;
+	uint64_t rip = cpu->rip;
+	int n = 0, rc = 0;
+
+	*steps = 0;
+	if (!dc->fast.valid || dc->fast.lin_page != (rip & ~0xfffull) || dc->fast.cpl != cpu->cpl ||
+	    dc->fast.mode != SOFT_DECODE_MODE_64 || !soft_64bit(cpu) || (cpu->rflags & FL_TF) ||
+	    cpu->io.state != IO_IDLE || cpu->mmio_replay_n)
+		return 0;
+	struct soft_code_page *p = dc->fast.page;
+	_Atomic uint32_t *genp = dc->fast.genp;
+	const uint32_t gen = p->gen;
+	if (gen != atomic_load_explicit(genp, memory_order_acquire))
+		return 0;
+	const uint64_t page = rip & ~0xfffull;
+	struct soft_insn *prev = dc->prev, *in;
+
+	cpu->exit_after_commit = false;
+	cpu->mmio_wq_n = cpu->mmio_wq_pos = 0;
+	cpu->mmio_replay_pos = 0;
+	cpu->delivered = false;
+	for (;;) {
+		if (prev && prev->next) {
+			in = prev->next;
+		} else {
+			unsigned s;
+			if ((rip & ~0xfffull) != page || !(s = p->slot[rip & 0xfff]))
+				break;
+			in = &p->blocks[(s - 1) / SOFT_INSN_BLOCK][(s - 1) % SOFT_INSN_BLOCK];
+			if (prev)
+				prev->next = in;
+		}
+		const uint64_t fall = rip + in->len;
+		cpu->next_rip = fall;
+		cpu->int_shadow = false;
+		rc = in->fn(cpu, in);
+		if (__builtin_expect(rc != SOFT_OK, 0)) {
+			dc->prev = NULL;
+			cpu->insn_count += (uint64_t)n;
+			rc = finish(cpu, in, rc, false);
+			*steps = n + !rc;
+			return rc;
+		}
+		n++;
+		rip = cpu->next_rip;
+		prev = (rip == fall && !cpu->delivered) ? in : NULL;
+		if (__builtin_expect(!(in->flags & INSN_PLAIN) || cpu->exit_after_commit ||
+				     cpu->delivered, 0)) {
+			rc = cpu->exit_after_commit;
+			break;
+		}
+		cpu->rip = rip;
+		if (n >= max || gen != atomic_load_explicit(genp, memory_order_acquire) ||
+		    atomic_load_explicit(&cpu->irq_pending, memory_order_relaxed))
+			break;
+	}
+	cpu->rip = rip;
+	dc->prev = prev;
+	cpu->mmio_replay_n = 0;
+	cpu->insn_count += (uint64_t)n;
+	*steps = n - rc;
+	return rc;
 }
 
 static bool exit_kicked(struct soft_cpu *cpu, struct vcpu_exit *exit)
@@ -538,6 +628,7 @@ int soft_cpu_run(struct soft_cpu *cpu, struct vcpu_exit *exit)
 			continue;
 		}
 		for (int i = 0; i < SOFT_KICK_INTERVAL; i++) {
+			bool budgeted = cpu->insn_budget != 0;
 			if (atomic_load_explicit(&cpu->irq_pending, memory_order_relaxed) &&
 			    soft_take_events(cpu)) {
 				*exit = cpu->exit;
@@ -545,6 +636,25 @@ int soft_cpu_run(struct soft_cpu *cpu, struct vcpu_exit *exit)
 			}
 			if (cpu->activity != SOFT_ACTIVE)
 				break;
+			int steps, max = SOFT_KICK_INTERVAL - i;
+			if (cpu->insn_budget && cpu->insn_budget < (uint64_t)max)
+				max = (int)cpu->insn_budget;
+			int r = run_fast(cpu, max, &steps);
+			if (steps && cpu->insn_budget)
+				cpu->insn_budget -= (uint64_t)steps;
+			if (r) {
+				*exit = cpu->exit;
+				return 0;
+			}
+			if (steps) {
+				if (cpu->insn_budget == 0 && budgeted) {
+					memset(exit, 0, sizeof(*exit));
+					exit->kind = VCPU_EXIT_KICKED;
+					return 0;
+				}
+				i += steps - 1;
+				continue;
+			}
 			if (step(cpu)) {
 				*exit = cpu->exit;
 				return 0;
