@@ -15,6 +15,8 @@
 #                           CRC 8N times, heap sort of 256 Ki values N times (default 2)
 #   COMPUTE_BENCH_QEMU      QEMU binary (default qemu-system-x86_64)
 #   COMPUTE_BENCH_TIMEOUT   seconds one run may take before it is killed (default 300)
+#   COMPUTE_BENCH_BASELINE  another isola binary (e.g. an older build) to run as a
+#                           third peer in every round: before/after figures of a change
 #
 # A round runs isola, then QEMU, each once over all three workloads; figures
 # are median [min..max] over rounds, ratios are taken per round. Each
@@ -33,6 +35,7 @@ REPS=${COMPUTE_BENCH_REPS:-5}
 WORK=${COMPUTE_BENCH_WORK:-2}
 QEMU=${COMPUTE_BENCH_QEMU:-qemu-system-x86_64}
 LIMIT=${COMPUTE_BENCH_TIMEOUT:-300}
+BASELINE=${COMPUTE_BENCH_BASELINE:-}
 WRITE=0
 [ "${1:-}" = "--write" ] && WRITE=1
 
@@ -48,6 +51,7 @@ die() { echo "compute bench: $*" >&2; exit 1; }
 command -v "$QEMU" >/dev/null || die "$QEMU not found"
 command -v python3 >/dev/null || die "python3 not found (it computes the expected results)"
 grep -q __asan_init "$ISOLA" 2>/dev/null && die "$ISOLA is an ASan build: not a benchmark"
+[ -z "$BASELINE" ] || [ -x "$BASELINE" ] || die "COMPUTE_BENCH_BASELINE=$BASELINE: no such program"
 case "$REPS$WORK" in *[!0-9]*) die "COMPUTE_BENCH_REPS and COMPUTE_BENCH_WORK are numbers" ;; esac
 make -s -f bench/bench.mk BUILD="$BUILD" "$GUEST" >/dev/null || die "building $GUEST failed"
 mkdir -p "$BO" || exit 1
@@ -92,7 +96,7 @@ declare -A WANT=([crc-bit]=$WANT_BIT [crc-table]=$WANT_TABLE [sort]=$WANT_SORT)
 
 QEMU_ARGS=(-accel tcg -M microvm -cpu qemu64 -smp 1 -nodefaults -no-user-config -nographic
 	   -serial stdio -m 64M -device isa-debug-exit,iobase=0x501,iosize=1 -kernel "$GUEST")
-isola_cmd() { echo "$ISOLA" run --accel soft --cpus 1 --memory 64M --kernel "$GUEST"; }
+isola_cmd() { echo "${1:-$ISOLA}" run --accel soft --cpus 1 --memory 64M --kernel "$GUEST"; }
 
 # The guest's exit: debug-exit with 0 is status 1 on both (isola and QEMU
 # report (v << 1) | 1).
@@ -102,10 +106,12 @@ for n in "${NAMES[@]}"; do marks+=(-m "BEGIN $n" -m "END $n"); done
 # run KEY ENGINE: one timed run; KEY.<workload> figures in microseconds.
 run() {
 	local key=$1 engine=$2 line
-	if [ "$engine" = isola ]; then
+	if [ "$engine" = isola ] || [ "$engine" = base ]; then
+		local bin=$ISOLA
+		[ "$engine" = base ] && bin=$BASELINE
 		# shellcheck disable=SC2046
 		line=$("$BO/stamp" -o "$TMP/out" -e "$TMP/err" -t "$LIMIT" "${marks[@]}" -- \
-			$(isola_cmd) --cmdline "reps=$WORK")
+			$(isola_cmd "$bin") --cmdline "reps=$WORK")
 	else
 		line=$("$BO/stamp" -o "$TMP/out" -e "$TMP/err" -t "$LIMIT" "${marks[@]}" -- \
 			"$QEMU" "${QEMU_ARGS[@]}" -append "reps=$WORK")
@@ -122,10 +128,10 @@ run() {
 			why="$n: result '$got', want ${WANT[$n]}"
 	done
 	[ -z "$why" ] && ! tr -d '\r' <"$TMP/out" | grep -qx PASS && why="no PASS"
-	[ -z "$why" ] && for i in $(seq 2 $((2 * ${#NAMES[@]}))); do
-		awk -v a="${f[mark$((i - 1))_cpu_us]}" -v b="${f[mark${i}_cpu_us]}" \
+	[ -z "$why" ] && for j in $(seq 2 $((2 * ${#NAMES[@]}))); do
+		awk -v a="${f[mark$((j - 1))_cpu_us]}" -v b="${f[mark${j}_cpu_us]}" \
 			'BEGIN { exit !(a < 0 || b < a) }' &&
-			why="CPU time at marker $i unknown or lower than before"
+			why="CPU time at marker $j unknown or lower than before"
 	done
 	if [ -n "$why" ]; then
 		echo "$key: $why; last output: $(tail -n 2 "$TMP/out" | tr -d '\r' | tr '\n' '|' |
@@ -174,6 +180,7 @@ for r in $(seq 1 "$REPS"); do
 	run isola isola
 	cut -d' ' -f1 /proc/loadavg >>"$LOADS"
 	run qemu qemu
+	[ -n "$BASELINE" ] && run base base
 done
 ELAPSED=$(($(date +%s) - START))
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -240,6 +247,15 @@ report() {
 	row "whole run: CPU time" "$(sec isola.cpu)" "$(sec qemu.cpu)" "$(rratio isola.cpu qemu.cpu)"
 	row "whole run: spawn to exit" "$(sec isola.exit)" "$(sec qemu.exit)" \
 		"$(rratio isola.exit qemu.exit)"
+	if [ -n "$BASELINE" ]; then
+		echo
+		echo "Baseline: $BASELINE, in the same rounds"
+		row "" "baseline isola" "isola/baseline" ""
+		for n in "${NAMES[@]}"; do
+			row "$n: CPU time" "$(sec "base.$n.cpu")" "$(rratio "isola.$n.cpu" "base.$n.cpu")" \
+				"$(mips "base.$n.cpu" "${INSNS[$n]}")"
+		done
+	fi
 	if [ -s "$FAILS" ]; then
 		echo "Failed runs (left out of the figures):"
 		sed 's/^/  /' "$FAILS"

@@ -17,7 +17,10 @@
  * Ci is the child's CPU time (all its threads: the first field of each
  * /proc/PID/task/TID/schedstat, nanoseconds on a CPU) when marker i was
  * seen, so a stretch between two markers can be given in CPU time, which a
- * loaded host inflates less than wall time.
+ * loaded host inflates less than wall time. A thread that has ended is no
+ * longer listed there (a marker read while the child exits); when
+ * /proc/PID/stat's utime + stime, which keeps ended threads' time but only
+ * in clock ticks, is more than 50 ms ahead, Ci is that instead.
  * F, Mi and Ci are -1 if never seen; X is the exit status, or 128+N for signal
  * N; T is 1 if the time limit ran out (SIGTERM, then SIGKILL 3 s later).
  *
@@ -65,7 +68,7 @@ static double child_cpu_us(pid_t pid)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		char sp[320];
+		char sp[352];
 		snprintf(sp, sizeof(sp), "%s/%s/schedstat", path, de->d_name);
 		FILE *f = fopen(sp, "r");
 		unsigned long long ns;
@@ -76,6 +79,25 @@ static double child_cpu_us(pid_t pid)
 		fclose(f);
 	}
 	closedir(d);
+
+	char st[64], line[1024];
+	snprintf(st, sizeof(st), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(st, "r");
+	if (!f)
+		return total;
+	size_t len = fread(line, 1, sizeof(line) - 1, f);
+	fclose(f);
+	line[len] = '\0';
+	/* After the command name (which may hold spaces): state is field 3,
+	 * utime and stime fields 14 and 15. */
+	char *p = strrchr(line, ')');
+	unsigned long long ut, stm;
+	if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+			&stm) == 2) {
+		double ticks_us = (ut + stm) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+		if (ticks_us > total + 50e3)
+			total = ticks_us;
+	}
 	return total;
 }
 
