@@ -563,6 +563,9 @@ soft_handler soft_exec_x87_lookup(const struct soft_insn *in);
 soft_handler soft_exec_x87_env_lookup(const struct soft_insn *in);
 soft_handler soft_exec_x87_host_lookup(const struct soft_insn *in);
 int soft_exec_ud(struct soft_cpu *cpu, const struct soft_insn *in);
+/* exec_fast.c: a specialised handler for the commonest forms in 64-bit mode
+ * (mode64), to replace the general one; NULL for any other form. */
+soft_handler soft_exec_fast_lookup(const struct soft_insn *in, bool mode64);
 
 /* ---- except.c: descriptors, segment loads, exception delivery ---- */
 /* Deliver an exception or interrupt. soft: INT n / INT3 (gate DPL checked,

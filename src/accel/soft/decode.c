@@ -342,6 +342,11 @@ static int decode_one(struct soft_cpu *cpu, int mode, const uint8_t *buf, unsign
 	}
 	out->nops = (uint8_t)n;
 	out->fn = find_handler(out);
+	if (out->fn != soft_exec_ud) {
+		soft_handler fast = soft_exec_fast_lookup(out, mode == MODE_64);
+		if (fast)
+			out->fn = fast;
+	}
 	if (plain_insn(out))
 		out->flags |= INSN_PLAIN;
 	return 0;
