@@ -7,10 +7,10 @@
  * unmasked ones (bias-adjusted results, no store, no pop), NaN propagation,
  * integer indefinite, FPREM's partial remainders, FXAM's classes — are
  * hardware's by construction, as exec_sse_fp.c does for SSE: the guest's
- * x87 state is put in an FXSAVE image, the host's own state is saved
- * (FXSAVE64), the guest's loaded (FXRSTOR64), the very instruction executed
- * from a stub (below), the result saved back (FXSAVE64) and the host's state
- * restored (FXRSTOR64). Results are therefore those of the host CPU: on an
+ * x87 state is loaded into the host's x87 unit (FRSTOR), the very
+ * instruction executed from a stub (below), the result saved back (FNSAVE,
+ * which also leaves the host's x87 empty, as it was) and the host's control
+ * word restored. Results are therefore those of the host CPU: on an
  * AMD host the transcendentals (FSIN, FPATAN, F2XM1...) can differ from an
  * Intel CPU's in the last bits, the documented accuracy of either vendor.
  *
@@ -25,8 +25,8 @@
  * The host must never take #MF itself: an instruction runs only when no
  * unmasked exception is pending in the guest's state (else the guest gets
  * #MF first, x87.h), ES and B are cleared in the image the host loads, and
- * after the stub only non-waiting instructions run (FXSAVE, FNCLEX,
- * FXRSTOR) before the host's clean state is back. An unmasked exception the
+ * after the stub only the non-waiting FNSAVE runs before the host's x87 is
+ * initialised again (FLDCW then finds nothing pending). An unmasked exception the
  * instruction raised stays pending in the guest's FSW for its next waiting
  * instruction, as on hardware.
  *
@@ -121,21 +121,26 @@ static bool host_form(const struct soft_insn *in)
 	return (mem_forms[esc] >> ((in->modrm >> 3) & 7)) & 1;
 }
 
-/* A guest x87 state in the host: 16-byte aligned FXSAVE images. */
+/* The guest's x87 state as FRSTOR/FNSAVE take it in 64-bit mode (SDM Vol. 1
+ * Figure 8-9 and §8.1.10: the 28-byte environment, then ST(0)..ST(7)). */
 struct host_frame {
-	uint8_t img[512];
-	uint8_t save[512];
+	uint8_t img[108];
 	uint8_t mem[16];
-} __attribute__((aligned(16)));
+	uint16_t host_cw;
+};
 
-/* Run the stub on the guest's image; *fl carries the arithmetic flags in
- * (FCMOVcc reads them) and out (FCOMI writes them). The stub runs 128
+/* Run the stub on the guest's state; *fl carries the arithmetic flags in
+ * (FCMOVcc reads them) and out (FCOMI writes them). FRSTOR loads the whole
+ * x87 state and leaves SSE alone; FNSAVE stores it and reinitialises the
+ * FPU, which is how the host's x87 must be between C functions anyway
+ * (x86-64 psABI §3.2.1: the register stack empty, the control word
+ * preserved), so only the host's FCW is kept aside. The stub runs 128
  * bytes below RSP so that its CALL leaves the red zone alone. */
 static void host_run(const void *stub, struct host_frame *f, uint64_t *fl)
 {
 	uint64_t flags = *fl;
-	__asm__ volatile("fxsave64 (%[save])\n\t"
-			 "fxrstor64 (%[img])\n\t"
+	__asm__ volatile("fnstcw (%[cw])\n\t"
+			 "frstor (%[img])\n\t"
 			 "lea -128(%%rsp), %%rsp\n\t"
 			 "pushfq\n\t"
 			 "andq %[keep], (%%rsp)\n\t"
@@ -145,11 +150,10 @@ static void host_run(const void *stub, struct host_frame *f, uint64_t *fl)
 			 "pushfq\n\t"
 			 "popq %[fl]\n\t"
 			 "lea 128(%%rsp), %%rsp\n\t"
-			 "fxsave64 (%[img])\n\t"
-			 "fnclex\n\t"
-			 "fxrstor64 (%[save])"
+			 "fnsave (%[img])\n\t"
+			 "fldcw (%[cw])"
 			 : [fl] "+r"(flags)
-			 : [stub] "r"(stub), [img] "r"(f->img), [save] "r"(f->save), "D"(f->mem),
+			 : [stub] "r"(stub), [img] "r"(f->img), [cw] "r"(&f->host_cw), "D"(f->mem),
 			   [keep] "i"(~(int32_t)FL_ARITH)
 			 : "memory", "cc");
 	*fl = flags & FL_ARITH;
@@ -192,22 +196,21 @@ static int exec_x87_host(struct soft_cpu *cpu, const struct soft_insn *in)
 		stub = soft_x87_stub_reg + 4 * (esc * 64 + (in->modrm & 63u));
 	}
 
-	/* The guest's x87 state; MXCSR is a valid default (the host's own
-	 * comes back with FXRSTOR), the XMM area is not looked at. */
-	uint16_t fsw = cpu->fsw & (uint16_t)~(FSW_ES | FSW_B);
-	uint32_t mxcsr = 0x1f80;
-	memset(f.img, 0, 160);
+	/* The guest's state; FIP/FDP there mean nothing to the host. ES and B
+	 * are clear: nothing is pending (checked above). */
+	uint16_t fsw = cpu->fsw & (uint16_t)~(FSW_ES | FSW_B), tag = soft_x87_full_tag(cpu);
+	memset(f.img, 0, 28);
 	memcpy(f.img + 0, &cpu->fcw, 2);
-	memcpy(f.img + 2, &fsw, 2);
-	f.img[4] = cpu->ftw;
-	memcpy(f.img + 24, &mxcsr, 4);
+	memcpy(f.img + 4, &fsw, 2);
+	memcpy(f.img + 8, &tag, 2);
 	for (int i = 0; i < 8; i++)
-		memcpy(f.img + 32 + 16 * i, cpu->st[i], 10);
+		memcpy(f.img + 28 + 10 * i, cpu->st[i], 10);
 	host_run(stub, &f, &fl);
 
 	uint16_t nfcw, nfsw;
 	memcpy(&nfcw, f.img + 0, 2);
-	memcpy(&nfsw, f.img + 2, 2);
+	memcpy(&nfsw, f.img + 4, 2);
+	memcpy(&tag, f.img + 8, 2);
 	if (store && !(nfsw & ~nfcw & (FSW_EXC & ~0x20u))) {
 		rc = soft_lin_write(cpu, lin, f.mem, len, cpu->cpl == 3);
 		if (rc)
@@ -215,9 +218,9 @@ static int exec_x87_host(struct soft_cpu *cpu, const struct soft_insn *in)
 	}
 	cpu->fcw = nfcw;
 	cpu->fsw = nfsw;
-	cpu->ftw = f.img[4];
+	cpu->ftw = soft_x87_abridge_tag(tag);
 	for (int i = 0; i < 8; i++)
-		memcpy(cpu->st[i], f.img + 32 + 16 * i, 10);
+		memcpy(cpu->st[i], f.img + 28 + 10 * i, 10);
 	/* FCOMI, FUCOMI, FCOMIP, FUCOMIP: ZF, PF, CF; OF, SF, AF cleared. */
 	if ((esc == 3 || esc == 7) && in->modrm >= 0xe8 && in->modrm <= 0xf7)
 		cpu->rflags = (cpu->rflags & ~FL_ARITH) | fl;
