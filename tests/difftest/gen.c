@@ -1165,9 +1165,9 @@ static void gen_sse_fp(struct gen *g)
 			uint32_t v = 0x1f80 | (rn(g, 4) << 13) | (rn(g, 4) == 0 ? 0x8000 : 0) |
 				     (rn(g, 4) == 0 ? 0x40 : 0) | (rn(g, 3) == 0 ? rn(g, 64) : 0);
 			/* Sometimes unmask exceptions: the next one raises #XM
-			 * (SDM Vol. 1 §11.5) on both sides. Not in CI: the soft
-			 * CPU may differ in PE then (KNOWN.md #3). */
-			if (rn(g, 4) == 0 && !g->excl)
+			 * (SDM Vol. 1 §11.5) on both sides, with the flags of
+			 * SDM Vol. 1 §11.5.2 (KNOWN.md "Fixed" 3 and 4). */
+			if (rn(g, 4) == 0)
 				v &= ~((uint32_t)rn(g, 64) << 7);
 			begin(g);
 			enc(g, NULL, 0, false, (const uint8_t[]){ 0xc7 }, 1, 0, rm_mem(off));

@@ -3,8 +3,10 @@
  * comparison: the SDM's error bound and special values, and agreement with
  * the host's RCPPS/RSQRTPS within both bounds. Plus instruction cases the
  * difftest cannot reach: MASKMOVDQU faults, the exact-tiny underflow under
- * an unmasked UM, and the SSE4.1 PEXTRW encoding. */
+ * an unmasked UM, PE after an unmasked overflow/underflow, and the SSE4.1
+ * PEXTRW encoding. */
 #include "accel/soft/sse.h"
+#include "accel/soft/sse_host.h"
 #include "test_soft_harness.h"
 
 #ifdef HAVE_ZYDIS
@@ -217,6 +219,66 @@ TEST(soft_sse_exact_tiny_underflow)
 		CHECK(memcmp(t.cpu->xmm[0], a, 16) == 0);
 		CHECK_EQ(t.cpu->mxcsr & 0x3f, 0x10);
 		CHECK_EQ(t.cpu->rip, TEST_CODE);
+	}
+	tenv_destroy(&t);
+}
+
+static uint64_t d2u(double d)
+{
+	uint64_t u;
+	memcpy(&u, &d, 8);
+	return u;
+}
+
+/* Exactness of the result rounded with an unbounded exponent, from the
+ * significands alone (sse_unbounded.c). */
+TEST(soft_sse_inexact_unbounded)
+{
+	const bool S = false, D = true;
+	CHECK(!soft_sse_inexact_unbounded(SSE_MUL, S, f2u(1.5f), f2u(1.5f), false));
+	CHECK(soft_sse_inexact_unbounded(SSE_MUL, S, f2u(1 + 0x1p-23f), f2u(1 + 0x1p-23f), false));
+	CHECK(!soft_sse_inexact_unbounded(SSE_MUL, S, f2u(0x1p127f), f2u(4.0f), false));
+	CHECK(soft_sse_inexact_unbounded(SSE_MUL, D, d2u(1 + 0x1p-52), d2u(1 + 0x1p-52), false));
+	CHECK(!soft_sse_inexact_unbounded(SSE_MUL, D, d2u(0x1p-1000), d2u(0x1p-60), false));
+	/* A denormal operand: its significand has no implicit bit. */
+	CHECK(!soft_sse_inexact_unbounded(SSE_MUL, S, 0x00000003, f2u(0x1p-3f), false));
+	CHECK(soft_sse_inexact_unbounded(SSE_DIV, S, f2u(1.0f), f2u(3.0f), false));
+	CHECK(!soft_sse_inexact_unbounded(SSE_DIV, S, f2u(3.0f), f2u(1.5f), false));
+	CHECK(!soft_sse_inexact_unbounded(SSE_DIV, D, d2u(0x1p1000), d2u(0x1p-100), false));
+	CHECK(soft_sse_inexact_unbounded(SSE_DIV, D, d2u(0x1p1000), d2u(0x1.8p-100), false));
+	CHECK(!soft_sse_inexact_unbounded(SSE_ADD, S, f2u(1.0f), f2u(0x1p-23f), false));
+	CHECK(soft_sse_inexact_unbounded(SSE_ADD, S, f2u(1.0f), f2u(0x1p-24f), false));
+	CHECK(soft_sse_inexact_unbounded(SSE_ADD, D, d2u(0x1p1023), d2u(0x1p-1074), false));
+	CHECK(!soft_sse_inexact_unbounded(SSE_ADD, D, d2u(0x1.fp1023), d2u(0x1.fp1023), false));
+	CHECK(!soft_sse_inexact_unbounded(SSE_SUB, S, f2u(5.0f), f2u(5.0f), false));
+	CHECK(!soft_sse_inexact_unbounded(SSE_SUB, S, f2u(1.0f), f2u(-0x1p-23f), false));
+	CHECK(soft_sse_inexact_unbounded(SSE_SUB, S, f2u(1.0f), f2u(0x1p-25f), false));
+	CHECK(!soft_sse_inexact_unbounded(SSE_CVT_D2S, S, d2u(1 + 0x1p-23), 0, false));
+	CHECK(soft_sse_inexact_unbounded(SSE_CVT_D2S, S, d2u(1 + 0x1p-24), 0, false));
+	CHECK(!soft_sse_inexact_unbounded(SSE_CVT_D2S, S, d2u(0x1p-200), 0, false));
+	/* DAZ: a denormal operand is zero, the product exact. */
+	CHECK(soft_sse_inexact_unbounded(SSE_MUL, S, 0x00000007, f2u(1 + 0x1p-22f), false));
+	CHECK(!soft_sse_inexact_unbounded(SSE_MUL, S, 0x00000007, f2u(1 + 0x1p-22f), true));
+}
+
+/* MULSS overflowing with OM clear: #XM, OE, and PE only if the product
+ * needs more than 24 significant bits. */
+TEST(soft_sse_unmasked_overflow_pe)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	t.cpu->cr4 |= X86_CR4_OSXMMEXCPT;
+	static const uint8_t code[] = { 0xf3, 0x0f, 0x59, 0xc1, 0xf4 }; /* mulss xmm0, xmm1 */
+	const float x[2] = { 0x1p127f, 0x1.000002p127f }, y[2] = { 4.0f, 0x1.000002p1f };
+	for (int i = 0; i < 2; i++) {
+		memset(t.cpu->xmm[0], 0, 16);
+		memset(t.cpu->xmm[1], 0, 16);
+		memcpy(t.cpu->xmm[0], &x[i], 4);
+		memcpy(t.cpu->xmm[1], &y[i], 4);
+		t.cpu->mxcsr = 0x1f80 & ~(1u << 10);
+		CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_SHUTDOWN);
+		CHECK_EQ(t.cpu->mxcsr & 0x3f, i ? 0x28 : 0x08);
+		CHECK(memcmp(t.cpu->xmm[0], &x[i], 4) == 0);
 	}
 	tenv_destroy(&t);
 }

@@ -64,9 +64,19 @@ static bool is_double(unsigned m)
 	}
 }
 
+static enum soft_sse_op arith_op(unsigned m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_ADDSS: case ZYDIS_MNEMONIC_ADDSD: return SSE_ADD;
+	case ZYDIS_MNEMONIC_SUBSS: case ZYDIS_MNEMONIC_SUBSD: return SSE_SUB;
+	case ZYDIS_MNEMONIC_MULSS: case ZYDIS_MNEMONIC_MULSD: return SSE_MUL;
+	default: return SSE_DIV;
+	}
+}
+
 static int exec_arith(struct soft_cpu *cpu, const struct soft_insn *in)
 {
-	uint8_t a[16], b[16];
+	uint8_t a[16], b[16], a0[16];
 	bool dbl = is_double(in->mnemonic);
 	uint32_t mx = soft_sse_host_mxcsr(cpu), after = 0;
 	int rc = soft_sse_check(cpu);
@@ -76,6 +86,7 @@ static int exec_arith(struct soft_cpu *cpu, const struct soft_insn *in)
 		rc = soft_vec_read(cpu, in, 1, b, dbl ? 8 : 4, false);
 	if (rc)
 		return rc;
+	memcpy(a0, a, 16);
 	if (dbl) {
 		double x, y;
 		memcpy(&x, a, 8);
@@ -103,6 +114,8 @@ static int exec_arith(struct soft_cpu *cpu, const struct soft_insn *in)
 		memcpy(a, &x, 4);
 		after |= soft_sse_tiny(cpu, a, 1, false);
 	}
+	if (in->mnemonic != ZYDIS_MNEMONIC_SQRTSS && in->mnemonic != ZYDIS_MNEMONIC_SQRTSD)
+		after = soft_sse_unmasked_pe(cpu, arith_op(in->mnemonic), dbl, a0, b, 1, after);
 	rc = soft_sse_fp_flags(cpu, after);
 	return rc ? rc : soft_vec_write(cpu, in, a, 16, false, false);
 }
@@ -256,6 +269,7 @@ static int exec_cvt_sd_ss(struct soft_cpu *cpu, const struct soft_insn *in)
 		HOST_FP("cvtsd2ss", f, d, mx, after);
 		memcpy(a, &f, 4);
 		after |= soft_sse_tiny(cpu, a, 1, false);
+		after = soft_sse_unmasked_pe(cpu, SSE_CVT_D2S, false, b, NULL, 1, after);
 	} else {
 		double d;
 		float f;

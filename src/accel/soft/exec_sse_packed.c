@@ -61,6 +61,7 @@ static int exec_fp2(struct soft_cpu *cpu, const struct soft_insn *in)
 	int rc = read_ops(cpu, in, &a, &b);
 	if (rc)
 		return rc;
+	soft_v128 a0 = a;
 	switch (in->mnemonic) {
 	OP(ADDPS, "addps"); OP(ADDPD, "addpd"); OP(SUBPS, "subps"); OP(SUBPD, "subpd");
 	OP(MULPS, "mulps"); OP(MULPD, "mulpd"); OP(DIVPS, "divps"); OP(DIVPD, "divpd");
@@ -73,23 +74,27 @@ static int exec_fp2(struct soft_cpu *cpu, const struct soft_insn *in)
 	default:
 		return soft_ud(cpu);
 	}
-	/* The arithmetic results that can be tiny (MIN/MAX pass operands
-	 * through, SQRT and the other conversions cannot underflow). */
+	/* The arithmetic results that can be tiny or overflow (MIN/MAX pass
+	 * operands through, SQRT and the other conversions cannot). */
+	enum soft_sse_op op;
 	switch (in->mnemonic) {
-	case ZYDIS_MNEMONIC_ADDPS: case ZYDIS_MNEMONIC_SUBPS: case ZYDIS_MNEMONIC_MULPS:
-	case ZYDIS_MNEMONIC_DIVPS:
-		after |= soft_sse_tiny(cpu, &a, 4, false);
-		break;
-	case ZYDIS_MNEMONIC_ADDPD: case ZYDIS_MNEMONIC_SUBPD: case ZYDIS_MNEMONIC_MULPD:
-	case ZYDIS_MNEMONIC_DIVPD:
-		after |= soft_sse_tiny(cpu, &a, 2, true);
-		break;
-	case ZYDIS_MNEMONIC_CVTPD2PS:
-		after |= soft_sse_tiny(cpu, &a, 2, false);
-		break;
-	default:
-		break;
+	case ZYDIS_MNEMONIC_ADDPS: case ZYDIS_MNEMONIC_ADDPD: op = SSE_ADD; break;
+	case ZYDIS_MNEMONIC_SUBPS: case ZYDIS_MNEMONIC_SUBPD: op = SSE_SUB; break;
+	case ZYDIS_MNEMONIC_MULPS: case ZYDIS_MNEMONIC_MULPD: op = SSE_MUL; break;
+	case ZYDIS_MNEMONIC_DIVPS: case ZYDIS_MNEMONIC_DIVPD: op = SSE_DIV; break;
+	case ZYDIS_MNEMONIC_CVTPD2PS: op = SSE_CVT_D2S; break;
+	default: goto done;
 	}
+	bool dbl = op != SSE_CVT_D2S && in->mnemonic != ZYDIS_MNEMONIC_ADDPS &&
+		   in->mnemonic != ZYDIS_MNEMONIC_SUBPS && in->mnemonic != ZYDIS_MNEMONIC_MULPS &&
+		   in->mnemonic != ZYDIS_MNEMONIC_DIVPS;
+	unsigned n = dbl || op == SSE_CVT_D2S ? 2 : 4;
+	after |= soft_sse_tiny(cpu, &a, n, dbl);
+	if (op == SSE_CVT_D2S)
+		after = soft_sse_unmasked_pe(cpu, op, false, &b, NULL, n, after);
+	else
+		after = soft_sse_unmasked_pe(cpu, op, dbl, &a0, &b, n, after);
+done:
 	rc = soft_sse_fp_flags(cpu, after);
 	return rc ? rc : soft_vec_write(cpu, in, (const uint8_t *)&a, 16, false, false);
 }

@@ -44,6 +44,22 @@ static inline uint32_t soft_sse_host_mxcsr(const struct soft_cpu *cpu)
  * (the host computed without flush-to-zero then), else 0. */
 uint32_t soft_sse_tiny(const struct soft_cpu *cpu, const void *res, unsigned n, bool dbl);
 
+/* The operations that can overflow or underflow (sse_unbounded.c). */
+enum soft_sse_op { SSE_ADD, SSE_SUB, SSE_MUL, SSE_DIV, SSE_CVT_D2S };
+
+/* Is "x op y" (singles, or doubles if dbl; SSE_CVT_D2S: the double x to
+ * single) inexact when rounded to the destination's precision with an
+ * unbounded exponent? daz: denormal operands read as zero. */
+bool soft_sse_inexact_unbounded(enum soft_sse_op op, bool dbl, uint64_t x, uint64_t y,
+				bool daz);
+
+/* The host flags `after` of n elements of "x op y" (y NULL for
+ * SSE_CVT_D2S) with PE corrected for an unmasked overflow or underflow:
+ * for each element that raised one, PE is the unbounded-exponent result's
+ * (SDM Vol. 1 §11.5.2.4-5), not the masked response's. */
+uint32_t soft_sse_unmasked_pe(const struct soft_cpu *cpu, enum soft_sse_op op, bool dbl,
+			      const void *x, const void *y, unsigned n, uint32_t after);
+
 /* Merge the flags (host MXCSR after the operation); SOFT_OK, or #XM / #UD
  * if the guest unmasked one of them (exec_sse_fp.c). */
 int soft_sse_fp_flags(struct soft_cpu *cpu, uint32_t host_after);
