@@ -48,6 +48,8 @@ struct gdbstub {
 	int g_cpu;                /* vCPU for g/G/p/P/m/M (Hg) */
 	int c_cpu;                /* vCPU to step (Hc); -1: the g one */
 	bool no_ack;
+	bool close_when_sent;     /* 'D': drop the client once its "OK" is out */
+	bool stop_on_next_vm;     /* a stop was under way when the VM was replaced */
 	struct gdb_bp bp[ACCEL_DEBUG_MAX_BP];
 	unsigned nr_bp;
 	struct gdb_rx rx;
@@ -207,8 +209,13 @@ static void gs_flush(struct gdbstub *gs)
 		}
 		gs->out_off += (size_t)n;
 	}
-	if (gs->out_off == gs->out_len)
+	if (gs->out_off == gs->out_len) {
 		gs->out_off = gs->out_len = 0;
+		if (gs->close_when_sent) {
+			gs_drop_client(gs, "gdb detached"); /* resumes the guest */
+			return;
+		}
+	}
 	eventloop_mod(gs->loop, gs->conn_fd,
 		      EPOLLIN | (gs->out_len ? EPOLLOUT : 0));
 }
@@ -362,10 +369,12 @@ int gdbstub_attach(struct gdbstub *gs, struct vm *vm)
 	rc = gs_apply_debug(gs, -1);
 	if (rc)
 		return rc;
-	if (gs->hold) {
-		/* Parked before the first instruction; gs_on_pause reports it. */
+	if (gs->hold || gs->stop_on_next_vm) {
+		/* Parked before the first instruction; gs_on_pause reports it
+		 * if gdb waits for a stop. */
 		gs->state = GS_STOPPING;
-		gs->report_stop = false;
+		gs->report_stop = gs->stop_on_next_vm && gs->report_stop;
+		gs->stop_on_next_vm = false;
 		vm_pause(vm);
 	} else {
 		gs->state = GS_RUNNING;
@@ -379,11 +388,14 @@ void gdbstub_detach(struct gdbstub *gs, struct vm *vm, bool final, int status)
 		eventloop_del(gs->loop, gs->pause_fd_watched);
 	gs->pause_fd_watched = -1;
 	gs->vm = NULL;
-	gs->has_deferred = false;
 	if (!final || gs->conn_fd < 0) {
-		gs->state = GS_RUNNING; /* the next VM starts running */
+		/* The next VM starts running, unless gdb was stopping this one
+		 * (Ctrl-C, or its packet waits): then the next one stops. */
+		gs->stop_on_next_vm = gs->conn_fd >= 0 && gs->state == GS_STOPPING;
+		gs->state = GS_RUNNING;
 		return;
 	}
+	gs->has_deferred = false;
 	/* The process gdb debugs has exited: tell it with what status, and
 	 * give the reply a moment to leave (the socket is non-blocking). */
 	char b[8];
@@ -450,6 +462,7 @@ static void gs_drop_client(struct gdbstub *gs, const char *why)
 	gs->conn_fd = -1;
 	gs->out_off = gs->out_len = 0;
 	gs->has_deferred = false;
+	gs->close_when_sent = false;
 	if (why)
 		log_msg("gdb: debugger detached: %s", why);
 	if (!gs->vm)
@@ -1011,13 +1024,9 @@ static void gs_handle_packet(struct gdbstub *gs, char *p, size_t len)
 		gs_kill(gs);
 		return;
 	case 'D':
-		gs_puts(gs, "OK");
-		for (int i = 0; i < 100 && gs->conn_fd >= 0 && gs->out_len; i++) {
-			usleep(1000);
-			gs_flush(gs);
-		}
 		gs->hold = false;
-		gs_drop_client(gs, "gdb detached"); /* resumes the guest */
+		gs->close_when_sent = true; /* gs_flush drops the client after "OK" */
+		gs_puts(gs, "OK");
 		return;
 	default:
 		gs_puts(gs, "");
