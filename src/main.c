@@ -56,7 +56,7 @@ static const char usage_run[] =
 	"\n"
 	"The guest's serial console is this terminal. Ctrl-A x quits, Ctrl-A h help.\n"
 	"\n"
-	"Exit status: 0 guest powered off, reset, or Ctrl-A x; 2 bad usage or input;\n"
+	"Exit status: 0 guest powered off, reset, Ctrl-A x or gdb kill; 2 bad usage or input;\n"
 	"4 guest crashed (triple fault, emulation failure: registers on stderr);\n"
 	"6 host error while running; odd values (v << 1) | 1 from the debug-exit\n"
 	"port 0x501; 128+N killed by signal N.\n";
