@@ -12,6 +12,8 @@
 #  - host: bench/blkhost.c, the same requests (sizes, offsets, order) with
 #    DEPTH threads doing pread/pwrite, as isola's block workers do;
 #  - dd: GNU dd, one request in flight (sequential only).
+# Loads: seqread, seqwrite (1 MiB requests), randread (4 KiB), all DEPTH in
+# flight, and randread1: the 4 KiB random reads one at a time.
 # cache=none: O_DIRECT on every side (isola opens the image with O_DIRECT;
 # blkhost O_DIRECT; dd iflag/oflag=direct). cache=writeback: the page cache on
 # every side; before every read run the image's pages are dropped from the
@@ -78,14 +80,17 @@ RES=$TMP/results # lines: <cache>.<op>.<who> <MB/s or IOPS>
 dd if=/dev/zero of="$IMG" bs=1M count="$IMG_MIB" oflag=direct conv=fsync status=none ||
 	die "cannot write the $IMG_MIB MiB image in $DIR (O_DIRECT needed)"
 
-OPS="seqread seqwrite randread"
-op_num() { case $1 in seqread) echo 0 ;; seqwrite) echo 1 ;; randread) echo 2 ;; esac; }
-op_bs() { case $1 in randread) echo 4096 ;; *) echo $((1 << 20)) ;; esac; }
-op_bytes() { case $1 in randread) echo $((RAND_REQS * 4096)) ;; *) echo $((SEQ_MIB << 20)) ;; esac; }
+# randread1: the same random reads one at a time, where the cost of each
+# request's round trip (notification, completion) is not hidden by others.
+OPS="seqread seqwrite randread randread1"
+op_num() { case $1 in seqread) echo 0 ;; seqwrite) echo 1 ;; randread*) echo 2 ;; esac; }
+op_bs() { case $1 in randread*) echo 4096 ;; *) echo $((1 << 20)) ;; esac; }
+op_bytes() { case $1 in randread*) echo $((RAND_REQS * 4096)) ;; *) echo $((SEQ_MIB << 20)) ;; esac; }
+op_depth() { case $1 in randread1) echo 1 ;; *) echo "$DEPTH" ;; esac; }
 # figure BYTES NS OP: MB/s (10^6 bytes per second) for sequential, IOPS for random.
 figure() {
 	awk -v b="$1" -v ns="$2" -v op="$3" 'BEGIN {
-		if (op == "randread") printf "%.0f", b / 4096 / (ns / 1e9);
+		if (op ~ /^randread/) printf "%.0f", b / 4096 / (ns / 1e9);
 		else printf "%.1f", b / 1e6 / (ns / 1e9) }'
 }
 drop_cache() { [ "$1" = writeback ] && dd if="$IMG" iflag=nocache count=0 status=none; }
@@ -96,7 +101,7 @@ run_isola() {
 	drop_cache "$cache"
 	timeout -k 5 600 "$bin" run --accel "$accel" --kernel "$ELF" \
 		--disk "path=$IMG,cache=$cache" \
-		--cmdline "bench=1 op=$(op_num "$op") bs=$(op_bs "$op") depth=$DEPTH bytes=$(op_bytes "$op") tsc_khz=$TSC_KHZ" \
+		--cmdline "bench=1 op=$(op_num "$op") bs=$(op_bs "$op") depth=$(op_depth "$op") bytes=$(op_bytes "$op") tsc_khz=$TSC_KHZ" \
 		</dev/null >"$TMP/out" 2>"$TMP/err"
 	line=$(tr -d '\r' <"$TMP/out" | grep -m1 '^bench op=')
 	if [ -z "$line" ] || ! grep -q '^PASS' "$TMP/out"; then
@@ -114,7 +119,7 @@ run_host() {
 	local cache=$1 op=$2 line ns bytes direct=0
 	[ "$cache" = none ] && direct=1
 	drop_cache "$cache"
-	line=$("$BO/blkhost" "$IMG" "$(op_num "$op")" "$(op_bs "$op")" "$DEPTH" "$(op_bytes "$op")" \
+	line=$("$BO/blkhost" "$IMG" "$(op_num "$op")" "$(op_bs "$op")" "$(op_depth "$op")" "$(op_bytes "$op")" \
 		$direct) || die "blkhost $cache $op failed"
 	ns=${line##*ns=}
 	bytes=${line##*bytes=}; bytes=${bytes%% *}
@@ -145,15 +150,25 @@ done
 echo "bench/blk: $ROUNDS rounds, depth $DEPTH, ${SEQ_MIB} MiB sequential, $RAND_REQS x 4 KiB random," \
 	"${IMG_MIB} MiB image in $DIR ($(df -T "$DIR" | awk 'NR == 2 { print $2 " on " $1 }'))"
 echo "host: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), TSC $TSC_KHZ kHz, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# run_peer WHO CACHE OP
+run_peer() {
+	case $1 in
+	host) run_host "$2" "$3" ;;
+	dd) case $3 in seq*) run_dd "$2" "$3" ;; esac ;;
+	*-base) run_isola "$BASE_ISOLA" "${1%-base}" "$2" "$3" "$1" ;;
+	*) run_isola "$ISOLA" "$1" "$2" "$3" "$1" ;;
+	esac
+}
+# Round r starts with the r-th peer: whoever runs first after a change of
+# load (e.g. the first reader after the disk absorbed a write phase) is a
+# different peer each round.
+PEERS=($WHO host dd)
 for r in $(seq 1 "$ROUNDS"); do
 	for c in $CACHES; do
 		for op in $OPS; do
-			for a in $ACCELS; do
-				run_isola "$ISOLA" "$a" "$c" "$op" "$a"
-				[ -n "$BASE_ISOLA" ] && run_isola "$BASE_ISOLA" "$a" "$c" "$op" "$a-base"
+			for i in "${!PEERS[@]}"; do
+				run_peer "${PEERS[$(((i + r - 1) % ${#PEERS[@]}))]}" "$c" "$op"
 			done
-			run_host "$c" "$op"
-			[ "$op" != randread ] && run_dd "$c" "$op"
 		done
 	done
 	echo "round $r done ($(date -u +%H:%M:%S))" >&2
@@ -171,7 +186,7 @@ med() {
 }
 for c in $CACHES; do
 	echo
-	echo "cache=$c: medians [min..max] of $ROUNDS rounds; MB/s (sequential, 1 MiB requests), IOPS (4 KiB random)"
+	echo "cache=$c: medians [min..max] of $ROUNDS rounds; MB/s (sequential, 1 MiB requests), IOPS (4 KiB random; randread1: one in flight)"
 	printf '%-9s' op
 	for w in $WHO host dd; do printf ' %-22s' "$w"; done
 	for w in $WHO; do printf ' %-10s' "$w/host"; done

@@ -6,7 +6,9 @@
 
 #include "eventloop.h"
 
-#define EVENTLOOP_MAX_WATCHES 32
+/* Console, signals, stop, the soft irqchip's timers, and per virtio device an
+ * ioeventfd per queue and an irqfd resample fd (vm_eventfd.c). */
+#define EVENTLOOP_MAX_WATCHES 96
 
 struct watch {
 	int fd;

@@ -22,6 +22,7 @@
 #include "virtio/rng.h"
 #include "log.h"
 #include "vm.h"
+#include "vm_eventfd.h"
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status)
 {
@@ -53,6 +54,8 @@ void vm_add_device(struct vm *vm, struct device *dev)
 static int vm_irq_set(void *opaque, unsigned gsi, int level)
 {
 	struct vm *vm = opaque;
+	if (vm_irqfd_set_level(vm, gsi, level))
+		return 0;
 	return vm->accel_ops->irq_set(vm->accel, gsi, level);
 }
 
@@ -291,6 +294,17 @@ static struct virtio_mmio_params vm_next_virtio(struct vm *vm)
 	return p;
 }
 
+/* Notifications of device vdev through ioeventfds and its interrupt line
+ * through an irqfd where the back end has them (vm_eventfd.h); where it has
+ * not, the MMIO exit and irq_set paths serve, so failures are not errors. */
+static void vm_virtio_eventfds(struct vm *vm, struct virtio_dev *vdev, unsigned gsi)
+{
+	int rc_notify = virtio_mmio_use_ioeventfds(vm, vdev);
+	int rc_irq = vm_irqfd_enable(vm, gsi);
+	(void)rc_notify;
+	(void)rc_irq;
+}
+
 /* The virtio devices the user asked for: disks (/dev/vda, vdb, ... in
  * order), then the entropy source. Errors in the user's images (missing,
  * locked, given twice...) come back with *user_error set. */
@@ -308,22 +322,26 @@ static int vm_attach_virtio(struct vm *vm, char *err, size_t errlen, bool *user_
 			return rc;
 		}
 		struct virtio_mmio_params p = vm_next_virtio(vm);
-		rc = virtio_blk_attach(vm, &p, b, NULL);
+		struct virtio_dev *vdev;
+		rc = virtio_blk_attach(vm, &p, b, &vdev);
 		if (rc) {
 			snprintf(err, errlen, "--disk %s: creating the virtio-blk device failed: %s",
 				 d->path, strerror(-rc));
 			return rc;
 		}
+		vm_virtio_eventfds(vm, vdev, p.gsi);
 		vm->nr_virtio++;
 	}
 	if (vm->cfg.rng) {
 		struct virtio_mmio_params p = vm_next_virtio(vm);
-		rc = virtio_rng_attach(vm, &p, NULL);
+		struct virtio_dev *vdev;
+		rc = virtio_rng_attach(vm, &p, &vdev);
 		if (rc) {
 			snprintf(err, errlen, "--rng: creating the virtio-rng device failed: %s",
 				 strerror(-rc));
 			return rc;
 		}
+		vm_virtio_eventfds(vm, vdev, p.gsi);
 		vm->nr_virtio++;
 	}
 	return 0;
@@ -456,6 +474,7 @@ void vm_destroy(struct vm *vm)
 	for (unsigned i = 0; i < vm->cfg.cpus; i++)
 		if (vm->vcpus[i].vcpu)
 			vm->accel_ops->vcpu_destroy(vm->vcpus[i].vcpu);
+	vm_eventfds_destroy(vm);
 	if (vm->accel)
 		vm->accel_ops->vm_destroy(vm->accel);
 	for (struct device *d = vm->devices, *next; d; d = next) {

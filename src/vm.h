@@ -15,8 +15,11 @@
 #include "device.h"
 #include "irq.h"
 #include "memory.h"
+#include "vm_eventfd.h"
 
 struct eventloop;
+struct vm_ioevent;
+struct vm_irqfd;
 
 /* Why the VM stopped; maps to isola's exit status (README.md, "Exit status"). */
 enum vm_stop_reason {
@@ -83,6 +86,11 @@ struct vm {
 		uint64_t pc;
 		bool breakpoint;
 	} debug_stop;                 /* the first debug exit since the last resume */
+	/* Notifications and interrupts through eventfds (vm_eventfd.c). The
+	 * lists change only while no vCPU runs. */
+	struct vm_ioevent *ioevents;
+	struct vm_irqfd *irqfd[VM_IRQFD_MAX_GSI]; /* by GSI; NULL: irq_set */
+	bool eventfd_fallback_logged;
 };
 
 /* Ask the VM to stop (any thread). The first request wins; later ones are

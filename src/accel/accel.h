@@ -118,6 +118,25 @@ struct accel_ops {
 	/* Instruction and exception trace to t (NULL: off). NULL where the
 	 * back end cannot trace. */
 	int (*set_trace)(struct vcpu *vcpu, struct trace_file *t);
+
+	/* Optional (NULL: the back end has none; callers fall back to MMIO
+	 * exits and irq_set). Both are called before the vCPUs start or after
+	 * they stopped (the VM's wiring), never while the guest runs.
+	 *
+	 * ioeventfd: a guest write of exactly len bytes (1, 2, 4 or 8) whose
+	 * value is datamatch, at guest-physical MMIO address addr, signals
+	 * eventfd fd (adds 1) and the vCPU goes on without an MMIO exit. kvm:
+	 * KVM_IOEVENTFD, matched in the kernel; soft: matched in-process by
+	 * vcpu_run before it would return the exit. assign false removes it.
+	 * Any other write there still exits. 0 or -errno. */
+	int (*ioeventfd)(struct accel *acc, uint64_t addr, unsigned len, uint64_t datamatch,
+			 int fd, bool assign);
+	/* irqfd for a level-triggered GSI: a write to eventfd fd asserts gsi;
+	 * the back end deasserts it when the guest signals the end of the
+	 * interrupt (EOI) and then signals eventfd resample_fd, so that the
+	 * VMM can assert it again while its source is still active. kvm:
+	 * KVM_IRQFD with KVM_IRQFD_FLAG_RESAMPLE. 0 or -errno. */
+	int (*irqfd)(struct accel *acc, unsigned gsi, int fd, int resample_fd, bool assign);
 };
 
 extern const struct accel_ops accel_kvm_ops;

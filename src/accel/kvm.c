@@ -599,6 +599,47 @@ static int kvm_irq_set(struct accel *acc, unsigned gsi, int level)
 	return ioctl(acc->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
 }
 
+/* api.rst, KVM_IOEVENTFD: an MMIO write of len bytes equal to datamatch at
+ * addr signals fd inside the kernel, and the vCPU resumes without an exit
+ * to isola. */
+static int kvm_ioeventfd(struct accel *acc, uint64_t addr, unsigned len, uint64_t datamatch,
+			 int fd, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = datamatch,
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH |
+			 (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	if (ioctl(acc->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) <= 0)
+		return -ENOTSUP;
+	return ioctl(acc->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+/* api.rst, KVM_IRQFD with KVM_IRQFD_FLAG_RESAMPLE: a write to fd asserts
+ * the GSI (through its own IRQ source, ORed with KVM_IRQ_LINE's: never
+ * drive one GSI both ways); the guest's EOI deasserts it and signals
+ * resample_fd. The resample mode is what a level-triggered line needs: a
+ * plain irqfd pulses the line, and a pulse that comes while the interrupt
+ * is in service (remote IRR set) would be lost. */
+static int kvm_irqfd(struct accel *acc, unsigned gsi, int fd, int resample_fd, bool assign)
+{
+	struct kvm_irqfd irqfd = {
+		.fd = (uint32_t)fd,
+		.gsi = gsi,
+		.flags = assign ? KVM_IRQFD_FLAG_RESAMPLE : KVM_IRQFD_FLAG_DEASSIGN,
+		.resamplefd = assign ? (uint32_t)resample_fd : 0,
+	};
+
+	if (ioctl(acc->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD) <= 0 ||
+	    ioctl(acc->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD_RESAMPLE) <= 0)
+		return -ENOTSUP;
+	return ioctl(acc->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
 const struct accel_ops accel_kvm_ops = {
 	.name = "kvm",
 	.unavailable = kvm_unavailable,
@@ -618,4 +659,6 @@ const struct accel_ops accel_kvm_ops = {
 	.set_guest_debug = kvm_set_guest_debug,
 	.translate = kvm_translate,
 	.debug_max_bp = KVM_MAX_HW_BP,
+	.ioeventfd = kvm_ioeventfd,
+	.irqfd = kvm_irqfd,
 };

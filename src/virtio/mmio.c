@@ -35,6 +35,12 @@ struct virtio_mmio {
 	pthread_mutex_t irq_lock;   /* protects isr and level */
 	uint32_t isr;               /* InterruptStatus */
 	int level;
+
+	/* What each queue's ioeventfd handler gets (virtio_mmio_use_ioeventfds). */
+	struct mmio_notifier {
+		struct virtio_mmio *m;
+		unsigned q;
+	} notifier[VIRTIO_MAX_QUEUES];
 };
 
 static struct virtio_mmio *to_mmio(struct device *dev)
@@ -304,6 +310,20 @@ static void set_hi(uint64_t *r, uint32_t v)
 	*r = (*r & 0xffffffffull) | (uint64_t)v << 32;
 }
 
+/* QueueNotify: without VIRTIO_F_NOTIFICATION_DATA the value is the queue
+ * index (§4.2.3.3). Spurious notifications are harmless. Under vdev.lock,
+ * from the register write (vCPU) or an ioeventfd (event loop). */
+static void mmio_queue_notify_locked(struct virtio_mmio *m, uint32_t q)
+{
+	struct virtio_dev *vdev = &m->vdev;
+
+	if (q >= vdev->ops->num_queues || !m->q[q].ready ||
+	    !(vdev->status & VIRTIO_STATUS_DRIVER_OK) ||
+	    (vdev->status & VIRTIO_STATUS_NEEDS_RESET))
+		return;
+	vdev->ops->notify(vdev, q);
+}
+
 static void mmio_write_reg(struct virtio_mmio *m, uint64_t off, uint32_t val)
 {
 	struct virtio_dev *vdev = &m->vdev;
@@ -365,13 +385,7 @@ static void mmio_write_reg(struct virtio_mmio *m, uint64_t off, uint32_t val)
 			mmio_write_queue_ready(m, q, val);
 		return;
 	case VIRTIO_MMIO_QUEUE_NOTIFY:
-		/* Without VIRTIO_F_NOTIFICATION_DATA the value is the queue
-		 * index (§4.2.3.3). Spurious notifications are harmless. */
-		if (val >= vdev->ops->num_queues || !m->q[val].ready ||
-		    !(vdev->status & VIRTIO_STATUS_DRIVER_OK) ||
-		    (vdev->status & VIRTIO_STATUS_NEEDS_RESET))
-			return;
-		vdev->ops->notify(vdev, val);
+		mmio_queue_notify_locked(m, val);
 		return;
 	case VIRTIO_MMIO_INTERRUPT_ACK:
 		pthread_mutex_lock(&m->irq_lock);
@@ -650,6 +664,28 @@ int virtio_mmio_attach(struct vm *vm, const struct virtio_mmio_params *p,
 	if (out)
 		*out = virtio_mmio_vdev(dev);
 	return 0;
+}
+
+static void mmio_ioevent_notify(void *opaque)
+{
+	struct mmio_notifier *n = opaque;
+
+	virtio_dev_lock(&n->m->vdev);
+	mmio_queue_notify_locked(n->m, n->q);
+	virtio_dev_unlock(&n->m->vdev);
+}
+
+int virtio_mmio_use_ioeventfds(struct vm *vm, struct virtio_dev *vdev)
+{
+	struct virtio_mmio *m = vdev_to_mmio(vdev);
+	int rc = 0;
+
+	for (unsigned q = 0; q < vdev->ops->num_queues && rc == 0; q++) {
+		m->notifier[q] = (struct mmio_notifier){ .m = m, .q = q };
+		rc = vm_ioevent_add(vm, m->p.base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, q,
+				    mmio_ioevent_notify, &m->notifier[q]);
+	}
+	return rc;
 }
 
 int virtio_mmio_cmdline_arg(const struct virtio_mmio_params *p, char *buf, size_t len)

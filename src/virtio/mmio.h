@@ -89,6 +89,15 @@ int virtio_mmio_attach(struct vm *vm, const struct virtio_mmio_params *p,
 		       const struct virtio_device_ops *ops, void *opaque, uint64_t features,
 		       struct virtio_dev **out) __attribute__((warn_unused_result));
 
+/* Serve vdev's QueueNotify writes from the event loop: one ioeventfd per
+ * queue, matching a 4-byte write of the queue's index (§4.2.3.3; without
+ * VIRTIO_F_NOTIFICATION_DATA that is the whole value), so the vCPU does not
+ * stop to run the device. Other writes there still exit and are served as
+ * before. 0, or -errno if the back end cannot (the exit path then serves
+ * every queue; queues registered before the failure keep their
+ * ioeventfd, which is equivalent). */
+int virtio_mmio_use_ioeventfds(struct vm *vm, struct virtio_dev *vdev);
+
 /* The kernel command-line form of a device,
  * "virtio_mmio.device=<len>@<base>:<gsi>:<index>" (Linux
  * Documentation/admin-guide/kernel-parameters.txt), for kernels built with

@@ -77,8 +77,9 @@ struct virtio_device_ops {
 	/* DRIVER_OK was set: the queues are configured; start back ends. */
 	void (*activate)(struct virtio_dev *vdev);
 	/* Available-buffer notification for queue q (enabled, DRIVER_OK, not
-	 * NEEDS_RESET). Runs on the thread that wrote the notify register
-	 * (a vCPU today; an I/O thread via ioeventfd later). */
+	 * NEEDS_RESET). Runs on the vCPU thread that wrote the notify
+	 * register, or on the event loop thread when an ioeventfd took the
+	 * write (vm_eventfd.h); always under vdev->lock. */
 	void (*notify)(struct virtio_dev *vdev, unsigned q);
 	/* Device reset (status 0 or system reset): drop in-flight requests and
 	 * device-specific state. The transport resets the queues itself. */

@@ -25,10 +25,11 @@ FUZZ_HARNESSES     := virtq virtio_mmio blk rng
 
 FUZZ_virtq_SRCS       := tests/fuzz/fuzz_virtq.c src/virtio/queue.c src/memory.c src/log.c
 FUZZ_virtio_mmio_SRCS := tests/fuzz/fuzz_virtio_mmio.c src/virtio/mmio.c src/virtio/virtio.c \
-                         src/virtio/queue.c src/memory.c src/log.c src/bus.c src/snapshot.c
+                         src/virtio/queue.c src/memory.c src/log.c src/bus.c src/snapshot.c \
+                         src/vm_eventfd.c src/eventloop.c
 
 FUZZ_VIRTIO_SRCS      := src/virtio/mmio.c src/virtio/virtio.c src/virtio/queue.c src/memory.c \
-                         src/log.c src/bus.c src/snapshot.c
+                         src/log.c src/bus.c src/snapshot.c src/vm_eventfd.c src/eventloop.c
 FUZZ_blk_SRCS         := tests/fuzz/fuzz_blk.c src/virtio/blk.c src/backends/block_raw.c \
                          src/backends/block_worker.c $(FUZZ_VIRTIO_SRCS)
 FUZZ_rng_SRCS         := tests/fuzz/fuzz_rng.c src/virtio/rng.c $(FUZZ_VIRTIO_SRCS)

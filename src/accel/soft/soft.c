@@ -37,10 +37,21 @@
 #include "snapshot.h"
 #include "vm.h"
 
+/* One ioeventfd (accel.h): an MMIO write this CPU matches itself. */
+struct soft_ioevent {
+	uint64_t addr, datamatch;
+	unsigned len;
+	int fd;
+};
+#define SOFT_MAX_IOEVENTS 64
+
 struct accel {
 	struct vm *vm;
 	struct soft_vm svm;
 	struct irqchip *chip; /* a device of the VM: the VM frees it */
+	/* Changed only while no vCPU runs (accel.h), read by every vcpu_run. */
+	struct soft_ioevent ioev[SOFT_MAX_IOEVENTS];
+	unsigned nr_ioev;
 };
 
 struct vcpu {
@@ -206,9 +217,60 @@ void soft_cpu_sleep(struct soft_cpu *cpu, uint32_t seq)
 	syscall(SYS_futex, &cpu->wake_seq, FUTEX_WAIT_PRIVATE, seq, NULL, NULL, 0);
 }
 
+/* An MMIO write that an ioeventfd claims: signal it, true. */
+static bool soft_ioevent_signal(struct accel *acc, const struct vcpu_exit *e)
+{
+	if (e->kind != VCPU_EXIT_MMIO || !e->mmio.is_write)
+		return false;
+	for (unsigned i = 0; i < acc->nr_ioev; i++) {
+		const struct soft_ioevent *io = &acc->ioev[i];
+		uint64_t val = 0;
+		if (io->addr != e->mmio.addr || io->len != e->mmio.size)
+			continue;
+		for (unsigned b = 0; b < io->len; b++)
+			val |= (uint64_t)e->mmio.data[b] << (8 * b);
+		if (val != io->datamatch)
+			continue;
+		uint64_t one = 1;
+		ssize_t n = write(io->fd, &one, sizeof(one));
+		(void)n; /* EAGAIN only if the counter is at its maximum: already signalled */
+		return true;
+	}
+	return false;
+}
+
+/* In-process ioeventfds: a write they claim costs the vCPU an eventfd
+ * write instead of a trip through the VMM's bus and the device, as KVM's
+ * in-kernel matching does; then the guest goes on. */
 static int soft_vcpu_run(struct vcpu *v, struct vcpu_exit *exit)
 {
-	return soft_cpu_run(&v->cpu, exit);
+	for (;;) {
+		int rc = soft_cpu_run(&v->cpu, exit);
+		if (rc || !v->acc->nr_ioev || !soft_ioevent_signal(v->acc, exit))
+			return rc;
+	}
+}
+
+static int soft_ioeventfd(struct accel *acc, uint64_t addr, unsigned len, uint64_t datamatch,
+			  int fd, bool assign)
+{
+	if (len != 1 && len != 2 && len != 4 && len != 8)
+		return -EINVAL;
+	for (unsigned i = 0; i < acc->nr_ioev; i++) {
+		struct soft_ioevent *io = &acc->ioev[i];
+		if (io->addr != addr || io->len != len || io->datamatch != datamatch)
+			continue;
+		if (assign)
+			return -EEXIST;
+		*io = acc->ioev[--acc->nr_ioev];
+		return 0;
+	}
+	if (!assign)
+		return -ENOENT;
+	if (acc->nr_ioev == SOFT_MAX_IOEVENTS)
+		return -ENOSPC;
+	acc->ioev[acc->nr_ioev++] = (struct soft_ioevent){ addr, datamatch, len, fd };
+	return 0;
 }
 
 static void soft_vcpu_kick(struct vcpu *v)
@@ -346,4 +408,7 @@ const struct accel_ops accel_soft_ops = {
 	.debug_max_bp = ACCEL_DEBUG_MAX_BP,
 	.translate = soft_translate_op,
 	.set_trace = soft_set_trace,
+	.ioeventfd = soft_ioeventfd,
+	/* No irqfd: a device's interrupt reaches the irqchip by a direct,
+	 * thread-safe irq_set call, which is what an irqfd does in-process. */
 };
