@@ -11,6 +11,10 @@
 #   workload      health_workload.sh (sha256sum, md5sum, sort, awk with
 #                 floating-point printf and fmod, gzip | gunzip) prints exactly
 #                 what the same busybox binary prints run natively on the host;
+#   x87           x87_workload.c (glibc's long double libm, %Lf, rounding
+#                 modes, FNSAVE/FRSTOR, #MF as SIGFPE: the x87 code busybox
+#                 never reaches), built static and added to the initramfs as
+#                 a second cpio archive, prints what it prints on the host;
 # then a second boot whose command crashes the kernel (sysrq c):
 #   panic         isola ends with status 8 and says the guest kernel panicked
 #                 (pvpanic), the panic message on the console before it.
@@ -59,6 +63,18 @@ done
 (cd "$tmp/host" && PATH=$tmp/bin sh "$OLDPWD/tests/integration/health_workload.sh") \
 	>"$tmp/want" 2>&1
 
+# The x87 workload, static, in a cpio archive appended to the kit's initramfs
+# (the kernel unpacks concatenated archives in turn).
+x87=
+if gcc -O1 -static -o "$tmp/x87w" tests/integration/x87_workload.c -lm 2>"$tmp/x87cc" &&
+   "$tmp/x87w" >"$tmp/x87want" 2>&1 &&
+   (cd "$tmp" && echo x87w | cpio -o -H newc --quiet >"$tmp/x87.cpio"); then
+	cat "$KIT/initrd.img" "$tmp/x87.cpio" >"$tmp/initrd.img"
+	x87=yes
+else
+	cp "$KIT/initrd.img" "$tmp/initrd.img"
+fi
+
 # The guest's command: facts first, each line tagged, then the workload. The
 # comments of the workload are left out to keep the command line short.
 cat >"$tmp/cmd" <<'EOF'
@@ -75,6 +91,7 @@ EOF
 sed -i "s/@MODEL@/$MODEL/" "$tmp/cmd"
 grep -v '^#' tests/integration/health_workload.sh >>"$tmp/cmd"
 echo 'echo HC-WORKLOAD-END' >>"$tmp/cmd"
+echo 'echo HC-X87-START; [ -x /x87w ] && /x87w 2>&1; echo HC-X87-END' >>"$tmp/cmd"
 cmd=$(base64 -w0 "$tmp/cmd")
 
 # Every console line with the host time it arrived, "SECONDS LINE".
@@ -87,7 +104,7 @@ for line in sys.stdin.buffer:
 }
 
 { timeout "$TIMEOUT" "$ISOLA" run --accel soft --cpus 2 --memory ${MEM_MIB}M \
-	--kernel "$KIT/vmlinuz" --initrd "$KIT/initrd.img" \
+	--kernel "$KIT/vmlinuz" --initrd "$tmp/initrd.img" \
 	--cmdline "console=ttyS0 panic=-1 isola.cmd64=$cmd" </dev/null 2>"$err"
   echo $? >"$tmp/status"; } | stamp >"$tmp/stamped"
 status=$(cat "$tmp/status")
@@ -97,7 +114,7 @@ if ! grep -q '^ISOLA-BOOT-OK' "$out"; then
 	echo "FAIL: $S/boot (status $status; last output: $(why))"
 	exit 0
 fi
-if ! grep -q '^HC-WORKLOAD-END' "$out"; then
+if ! grep -q '^HC-X87-END' "$out"; then
 	echo "FAIL: $S/command (status $status; it did not finish; last output: $(why))"
 	exit 0
 fi
@@ -143,6 +160,19 @@ if cmp -s "$tmp/want" "$tmp/got"; then
 else
 	echo "FAIL: $S/workload (differs from host busybox: $(diff "$tmp/want" "$tmp/got" |
 		grep '^[<>]' | head -n 4 | tr '\n' '|' | cut -c1-300))"
+fi
+
+if [ -z "$x87" ]; then
+	echo "FAIL: $S/x87 (could not build or run tests/integration/x87_workload.c on the host: $(head -c 200 "$tmp/x87cc"))"
+else
+	sed -n '/^HC-X87-START/,/^HC-X87-END/p' "$out" | sed '1d;$d' |
+		grep -vE '^\[ *[0-9]+\.[0-9]+\]' >"$tmp/x87got"
+	if cmp -s "$tmp/x87want" "$tmp/x87got"; then
+		echo "PASS: $S/x87"
+	else
+		echo "FAIL: $S/x87 (differs from the host: $(diff "$tmp/x87want" "$tmp/x87got" |
+			grep '^[<>]' | head -n 4 | tr '\n' '|' | cut -c1-300))"
+	fi
 fi
 
 # The panic boot.
