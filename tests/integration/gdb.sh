@@ -106,6 +106,24 @@ stub_cases() {
 	client attach
 	finish attach 15
 
+	# A reset with --on-reset restart: the next VM keeps the breakpoints
+	# (ELF is the reset guest for this one case); gdb's kill: status 0.
+	if [ -f "$BUILD/guests/reset.elf" ]; then
+		local elf=$ELF
+		ELF=$BUILD/guests/reset.elf
+		start restart --gdb-wait --on-reset restart
+		client restart
+		ELF=$elf
+		finish restart 0
+		if ! grep -q 'restarting it' "$tmp/restart.err"; then
+			echo "FAIL: $T/restart-happened (isola did not restart the guest)"
+		else
+			echo "PASS: $T/restart-happened"
+		fi
+	else
+		echo "SKIP: $T/restart (no reset guest)"
+	fi
+
 	# The real gdb, in batch mode.
 	if ! command -v gdb >/dev/null; then
 		echo "SKIP: $T/real-gdb (gdb is not installed: apt-get install gdb)"

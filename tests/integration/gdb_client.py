@@ -9,6 +9,8 @@ Usage: gdb_client.py SCENARIO PORT ELF
              writing gdb_stop lets it finish
   attach     the guest already spins (no --gdb-wait): attaching stops it,
              a second client is refused, detaching lets it run on
+  restart    (ELF: the reset guest, --on-reset restart) a breakpoint stops
+             the VM after a reset too; kill ends isola
 
 Prints one "PASS: $GDB_SUITE/<name>" or "FAIL: $GDB_SUITE/<name> (why)" line
 per check (GDB_SUITE defaults to "gdb") and exits 0 (gdb.sh also checks
@@ -284,12 +286,33 @@ def scenario_attach(port, elf):
     report("detach", w == "OK" and d == "OK", "write %r, detach %r" % (w, d))
 
 
+def scenario_restart(port, elf):
+    """The reset guest with --on-reset restart: a breakpoint set in the first
+    VM stops the next one too; kill ends isola."""
+    _, _, _, syms = elf_info(elf)
+    c = Rsp(port)
+    c.cmd("?")
+    bp = "%x" % syms["guest_main"]
+    hits = []
+    c.cmd("Z0,%s,1" % bp)
+    for _ in range(2):
+        stop = c.cmd("c")
+        hits.append((stop[:3], c.regs()[REG_RIP]))
+        # Step over the breakpoint as gdb does: remove, step, insert.
+        c.cmd("z0,%s,1" % bp)
+        c.cmd("s")
+        c.cmd("Z0,%s,1" % bp)
+    report("restart-keeps-breakpoints",
+           hits == [("T05", syms["guest_main"])] * 2, "stops %r" % hits)
+    c.send("k")
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     scenario, port, elf = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     fn = {"basic": scenario_basic, "interrupt": scenario_interrupt,
-          "attach": scenario_attach}[scenario]
+          "attach": scenario_attach, "restart": scenario_restart}[scenario]
     try:
         fn(port, elf)
     except (OSError, RspError, ValueError, KeyError) as e:
