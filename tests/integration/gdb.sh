@@ -106,6 +106,16 @@ stub_cases() {
 	client attach
 	finish attach 15
 
+	# Stepping an instruction that faults ends in the exception's handler
+	# (not on kvm over PVM, which cannot deliver the exception).
+	if [ "$ACCEL" = soft ] || ! [ -e /sys/module/kvm_pvm ]; then
+		start step-fault --gdb-wait --cmdline fault=1
+		client step-fault
+		finish step-fault 15
+	else
+		echo "SKIP: $T/step-fault (kvm here is PVM: no exception delivery)"
+	fi
+
 	# A reset with --on-reset restart: the next VM keeps the breakpoints
 	# (ELF is the reset guest for this one case); gdb's kill: status 0.
 	if [ -f "$BUILD/guests/reset.elf" ]; then

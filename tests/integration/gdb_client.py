@@ -11,6 +11,7 @@ Usage: gdb_client.py SCENARIO PORT ELF
              a second client is refused, detaching lets it run on
   restart    (ELF: the reset guest, --on-reset restart) a breakpoint stops
              the VM after a reset too; kill ends isola
+  step-fault (fault=1) stepping ud2 ends in the guest's #UD handler
 
 Prints one "PASS: $GDB_SUITE/<name>" or "FAIL: $GDB_SUITE/<name> (why)" line
 per check (GDB_SUITE defaults to "gdb") and exits 0 (gdb.sh also checks
@@ -307,12 +308,38 @@ def scenario_restart(port, elf):
     c.send("k")
 
 
+def scenario_step_fault(port, elf):
+    """(fault=1) A single step over ud2 ends at the first instruction of the
+    guest's #UD handler: the exception replaces the instruction."""
+    _, _, _, syms = elf_info(elf)
+    out = subprocess.run(["objdump", "-d", elf], capture_output=True, text=True).stdout
+    ud2 = [int(l.split(":")[0], 16) for l in out.split("\n") if l.rstrip().endswith("ud2")
+           and l.startswith(" ")]
+    c = Rsp(port)
+    c.cmd("?")
+    c.cmd("Z0,%x,1" % ud2[0])
+    stop = c.cmd("c")
+    at = c.regs()[REG_RIP]
+    c.cmd("z0,%x,1" % ud2[0])
+    stop2 = c.cmd("s")
+    rip = c.regs()[REG_RIP]
+    stub6 = syms["trap_stubs"] + 6 * 16  # rt/trap_stubs.S: 16 bytes per vector
+    report("step-into-exception", stop.startswith("T05") and at == ud2[0] and
+           stop2.startswith("T05") and rip == stub6,
+           "ud2 at 0x%x, stopped at 0x%x, stepped to 0x%x, #UD stub 0x%x" % (
+               ud2[0], at, rip, stub6))
+    c.send("c")
+    end = c.recv()
+    report("step-fault-exit", end == "W0f", "end %r" % end)
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     scenario, port, elf = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     fn = {"basic": scenario_basic, "interrupt": scenario_interrupt,
-          "attach": scenario_attach, "restart": scenario_restart}[scenario]
+          "attach": scenario_attach, "restart": scenario_restart,
+          "step-fault": scenario_step_fault}[scenario]
     try:
         fn(port, elf)
     except (OSError, RspError, ValueError, KeyError) as e:
