@@ -25,7 +25,8 @@
 # Usage: bench/blk.sh
 # Environment: BUILD (default build; isola and the guests built there),
 # BLK_ROUNDS (interleaved rounds, default 5), BLK_ACCELS (default "kvm soft"),
-# BLK_CACHES (default "none writeback"), BLK_DEPTH (requests in flight,
+# BLK_CACHES (default "none writeback"), BLK_OPS (default "seqread seqwrite
+# randread randread1"), BLK_DEPTH (requests in flight,
 # default 8), BLK_SEQ_MIB (MiB per sequential run, default 256),
 # BLK_RAND_REQS (4 KiB random reads per run, default 5000), BLK_IMG_MIB (image
 # size, default 512), BLK_DIR (where the image goes, default /var/tmp: it must
@@ -42,6 +43,7 @@ DEPTH=${BLK_DEPTH:-8}
 SEQ_MIB=${BLK_SEQ_MIB:-256}
 RAND_REQS=${BLK_RAND_REQS:-5000}
 IMG_MIB=${BLK_IMG_MIB:-512}
+OPS=${BLK_OPS:-seqread seqwrite randread randread1}
 DIR=${BLK_DIR:-/var/tmp}
 BASE_ISOLA=${BLK_ISOLA_BASE:-}
 
@@ -58,6 +60,9 @@ grep -q __asan_init "$ISOLA" 2>/dev/null && die "$ISOLA is an ASan build: not a 
 case "$ROUNDS$DEPTH$SEQ_MIB$RAND_REQS$IMG_MIB" in
 *[!0-9]*) die "BLK_ROUNDS, BLK_DEPTH, BLK_SEQ_MIB, BLK_RAND_REQS, BLK_IMG_MIB are numbers" ;;
 esac
+for op in $OPS; do
+	case $op in seqread|seqwrite|randread|randread1) ;; *) die "BLK_OPS: unknown load '$op'" ;; esac
+done
 [ "$SEQ_MIB" -le "$IMG_MIB" ] || die "BLK_SEQ_MIB must not exceed BLK_IMG_MIB"
 [ "$DEPTH" -ge 1 ] && [ "$DEPTH" -le 16 ] || die "BLK_DEPTH is 1..16 (the guest's limit)"
 mkdir -p "$BO" || exit 1
@@ -82,7 +87,6 @@ dd if=/dev/zero of="$IMG" bs=1M count="$IMG_MIB" oflag=direct conv=fsync status=
 
 # randread1: the same random reads one at a time, where the cost of each
 # request's round trip (notification, completion) is not hidden by others.
-OPS="seqread seqwrite randread randread1"
 op_num() { case $1 in seqread) echo 0 ;; seqwrite) echo 1 ;; randread*) echo 2 ;; esac; }
 op_bs() { case $1 in randread*) echo 4096 ;; *) echo $((1 << 20)) ;; esac; }
 op_bytes() { case $1 in randread*) echo $((RAND_REQS * 4096)) ;; *) echo $((SEQ_MIB << 20)) ;; esac; }
