@@ -10,13 +10,18 @@
  *
  * Threads and locks: the vCPU's notify (under vdev->lock) pops chains and
  * submits them; a back end worker completes them and takes vdev->lock to
- * push the used element. Reset runs under vdev->lock and must wait for every
- * in-flight request (block_drain) before the queue goes away, while a
- * worker may be waiting for that lock: so reset raises `draining` first, and
- * a completion that sees it drops its request instead of touching the queue
- * (the driver is resetting the device, so the answer is no longer wanted,
- * §2.1 / §4.2.3.1). Completions wait for the lock with a timeout so that
- * they notice `draining` while reset holds it. */
+ * push the used element. Reset and snapshots run under vdev->lock and must
+ * wait for every in-flight request (block_drain), while a worker may be
+ * waiting for that lock: so they set `mode` first, and a completion that
+ * sees it does not wait for the lock. Under BLK_DROP (reset) it drops its
+ * request: the driver is resetting the device, so the answer is no longer
+ * wanted (§2.1 / §4.2.3.1). Under BLK_PARK (a snapshot's quiesce) it parks
+ * the request with its result, and quiesce answers every parked request in
+ * the used ring itself once the back end is idle — so the snapshot holds no
+ * request that was taken from the ring and not answered, and a restored
+ * device has nothing to redo. Completions wait for the lock with a timeout
+ * so that they notice `mode` while reset or quiesce holds it; `mode` only
+ * changes under the lock and is BLK_RUN again before it is released. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -25,6 +30,7 @@
 
 #include "bus.h"
 #include "log.h"
+#include "snapshot.h"
 #include "virtio/blk.h"
 #include "vm.h"
 
@@ -35,6 +41,8 @@
 
 struct virtio_blk;
 
+enum blk_mode { BLK_RUN, BLK_DROP, BLK_PARK };
+
 struct blk_req {
 	struct virtio_blk *blk;
 	struct block_req breq;
@@ -43,7 +51,8 @@ struct blk_req {
 	struct iovec iov[BLK_CHAIN_SEGS];
 	struct block_range ranges[VIRTIO_BLK_MAX_DWZ_SEG];
 	int sync_err;               /* a sync back end's answer, see submit() */
-	struct blk_req *next_free;
+	int park_err;               /* the back end's answer while parked */
+	struct blk_req *next_free;  /* the free list, or the parked list */
 };
 
 struct virtio_blk {
@@ -53,7 +62,11 @@ struct virtio_blk {
 	bool readonly;
 	bool sync;                  /* the back end completes inside block_submit */
 	unsigned blk_size;
-	atomic_bool draining;
+	atomic_int mode;            /* enum blk_mode; see the top of this file */
+	/* Requests completed during a quiesce, newest first. park_lock is a
+	 * leaf lock: workers take it without vdev->lock, which quiesce holds. */
+	pthread_mutex_t park_lock;
+	struct blk_req *parked;
 	/* Request slots (~7 KiB each), under vdev->lock: the free list, then
 	 * reqs[fresh..], not used since the last reset, handed out in order and
 	 * allocated on first use, so that a disk with a few requests in flight
@@ -199,28 +212,37 @@ static uint8_t status_of(int err)
 	return err == -EOPNOTSUPP ? VIRTIO_BLK_S_UNSUPP : VIRTIO_BLK_S_IOERR;
 }
 
-/* Take vdev->lock unless the device is draining (reset or destroy waits for
- * us with the lock held). true with the lock held. */
-static bool blk_lock_unless_draining(struct virtio_blk *blk)
+/* For a completion of r with result err: take vdev->lock, unless reset or
+ * quiesce waits for the back end with the lock held (then drop or park r).
+ * true with the lock held. */
+static bool blk_lock_for_completion(struct virtio_blk *blk, struct blk_req *r, int err)
 {
 	for (;;) {
 		struct timespec ts;
-		if (atomic_load(&blk->draining))
+		int mode = atomic_load(&blk->mode);
+
+		if (mode == BLK_DROP)
 			return false;
+		if (mode == BLK_PARK) {
+			r->park_err = err;
+			pthread_mutex_lock(&blk->park_lock);
+			r->next_free = blk->parked;
+			blk->parked = r;
+			pthread_mutex_unlock(&blk->park_lock);
+			return false;
+		}
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 1000000;
 		if (ts.tv_nsec >= 1000000000) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
 		}
-		if (pthread_mutex_timedlock(&blk->vdev->lock, &ts) == 0)
-			break;
+		if (pthread_mutex_timedlock(&blk->vdev->lock, &ts) != 0)
+			continue;
+		if (atomic_load(&blk->mode) == BLK_RUN)
+			return true;
+		virtio_dev_unlock(blk->vdev); /* cannot happen: mode is RUN when unlocked */
 	}
-	if (atomic_load(&blk->draining)) {
-		virtio_dev_unlock(blk->vdev);
-		return false;
-	}
-	return true;
 }
 
 /* Under the lock: the back end's answer for r. Host errors (EIO, ENOSPC, ...)
@@ -245,8 +267,8 @@ static void blk_done(void *opaque, int err)
 		r->sync_err = err;
 		return;
 	}
-	if (!blk_lock_unless_draining(blk))
-		return; /* reset rebuilds the free list */
+	if (!blk_lock_for_completion(blk, r, err))
+		return; /* reset rebuilds the free list; quiesce answers r */
 	req_complete(blk, r, err);
 	virtio_dev_notify_used(blk->vdev, 0);
 	blk_process(blk); /* chains left waiting for a free request */
@@ -414,7 +436,7 @@ static void blk_process(struct virtio_blk *blk)
 	struct virtq *vq = &blk->vdev->vq[0];
 	bool pushed = false;
 
-	while (!atomic_load(&blk->draining)) {
+	while (atomic_load(&blk->mode) == BLK_RUN) {
 		struct blk_req *r = req_get(blk);
 		uint8_t status;
 		int rc;
@@ -469,20 +491,123 @@ static void blk_reset(struct virtio_dev *vdev)
 {
 	struct virtio_blk *blk = vdev->opaque;
 
-	atomic_store(&blk->draining, true);
+	atomic_store(&blk->mode, BLK_DROP);
 	block_drain(blk->be);
 	blk_free_all(blk);
-	atomic_store(&blk->draining, false);
+	atomic_store(&blk->mode, BLK_RUN);
+}
+
+/* Under vdev->lock, before the transport saves the queues: answer every
+ * request in flight, so the snapshot has none (see the top of this file).
+ * New chains are not taken meanwhile: notify and completions need the lock. */
+static int blk_quiesce(struct virtio_dev *vdev)
+{
+	struct virtio_blk *blk = vdev->opaque;
+	struct blk_req *list, *done = NULL;
+
+	atomic_store(&blk->mode, BLK_PARK);
+	block_drain(blk->be);
+	atomic_store(&blk->mode, BLK_RUN);
+	pthread_mutex_lock(&blk->park_lock);
+	list = blk->parked;
+	blk->parked = NULL;
+	pthread_mutex_unlock(&blk->park_lock);
+	/* Oldest first: the order the back end finished them in. */
+	while (list) {
+		struct blk_req *r = list;
+		list = r->next_free;
+		r->next_free = done;
+		done = r;
+	}
+	if (!done)
+		return 0;
+	while (done) {
+		struct blk_req *r = done;
+		done = r->next_free;
+		req_complete(blk, r, r->park_err);
+	}
+	virtio_dev_notify_used(vdev, 0);
+	return 0;
+}
+
+/* Snapshot section "VB" + two digits of the transport's index, version 1:
+ * the disk it was taken with (capacity, read-only), so that a restore onto
+ * another disk is refused, and the requests in flight — none after quiesce;
+ * a version that keeps requests in flight would list them here. The queue
+ * positions are the transport's (its own section). */
+#define BLK_SNAP_VERSION 1
+
+static void blk_snap_tag(const struct virtio_dev *vdev, char tag[4])
+{
+	tag[0] = 'V';
+	tag[1] = 'B';
+	tag[2] = (char)('0' + vdev->index / 10 % 10);
+	tag[3] = (char)('0' + vdev->index % 10);
+}
+
+static unsigned blk_in_flight(const struct virtio_blk *blk)
+{
+	unsigned n = blk->fresh;
+	for (const struct blk_req *r = blk->free; r; r = r->next_free)
+		n--;
+	return n;
+}
+
+static int blk_save(struct virtio_dev *vdev, struct snap_writer *w)
+{
+	struct virtio_blk *blk = vdev->opaque;
+	char tag[4];
+
+	blk_snap_tag(vdev, tag);
+	snap_begin(w, tag, BLK_SNAP_VERSION);
+	snap_u64(w, blk->capacity);
+	snap_u8(w, blk->readonly);
+	snap_u32(w, blk_in_flight(blk));
+	snap_end(w);
+	return w->error;
+}
+
+/* Under vdev->lock, after the transport restored the queues (and reset the
+ * device, so nothing is in flight here). Chains the driver made available
+ * and the saved device had not taken yet are taken now: their notify went
+ * to the device the snapshot was taken from. */
+static int blk_restore(struct virtio_dev *vdev, struct snap_reader *r)
+{
+	struct virtio_blk *blk = vdev->opaque;
+	uint32_t version, in_flight;
+	uint64_t capacity;
+	uint8_t readonly;
+	char tag[4];
+	int rc;
+
+	blk_snap_tag(vdev, tag);
+	rc = snap_open(r, tag, &version);
+	if (rc)
+		return rc;
+	if (version != BLK_SNAP_VERSION)
+		return -ENOTSUP;
+	capacity = snap_get_u64(r);
+	readonly = snap_get_u8(r);
+	in_flight = snap_get_u32(r);
+	if (r->error)
+		return r->error;
+	if (capacity != blk->capacity || (readonly != 0) != blk->readonly || in_flight)
+		return -EINVAL;
+	if ((vdev->status & VIRTIO_STATUS_DRIVER_OK) &&
+	    !(vdev->status & VIRTIO_STATUS_NEEDS_RESET) && vdev->vq[0].enabled)
+		blk_process(blk);
+	return 0;
 }
 
 static void blk_destroy(struct virtio_dev *vdev)
 {
 	struct virtio_blk *blk = vdev->opaque;
 
-	atomic_store(&blk->draining, true);
+	atomic_store(&blk->mode, BLK_DROP);
 	block_close(blk->be); /* drains first */
 	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++)
 		free(blk->reqs[i]);
+	pthread_mutex_destroy(&blk->park_lock);
 	free(blk);
 }
 
@@ -495,6 +620,9 @@ static const struct virtio_device_ops blk_ops = {
 	.config_read = blk_config_read,
 	.notify = blk_notify,
 	.reset = blk_reset,
+	.quiesce = blk_quiesce,
+	.save = blk_save,
+	.restore = blk_restore,
 	.destroy = blk_destroy,
 };
 
@@ -518,7 +646,8 @@ int virtio_blk_create(struct guest_mem *mem, const struct irq_router *router,
 	blk->readonly = block_readonly(b);
 	blk->blk_size = block_logical_block_size(b);
 	blk->sync = block_is_sync(b);
-	atomic_init(&blk->draining, false);
+	atomic_init(&blk->mode, BLK_RUN);
+	pthread_mutex_init(&blk->park_lock, NULL);
 	blk_free_all(blk);
 
 	features = VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |

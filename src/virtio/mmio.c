@@ -480,6 +480,13 @@ static int mmio_save(struct device *dev, struct snap_writer *w)
 
 	mmio_snap_tag(m, tag);
 	virtio_dev_lock(vdev);
+	if (vdev->ops->quiesce) {
+		rc = vdev->ops->quiesce(vdev);
+		if (rc) {
+			virtio_dev_unlock(vdev);
+			return rc;
+		}
+	}
 	snap_begin(w, tag, MMIO_SNAP_VERSION);
 	snap_u32(w, vdev->ops->device_id);
 	snap_u32(w, m->device_features_sel);

@@ -84,6 +84,13 @@ struct virtio_device_ops {
 	/* Device reset (status 0 or system reset): drop in-flight requests and
 	 * device-specific state. The transport resets the queues itself. */
 	void (*reset)(struct virtio_dev *vdev);
+	/* Before a snapshot, before the transport saves the queues: finish the
+	 * work in flight, so that every chain the device took from a queue is
+	 * answered in the used ring and the saved queue positions are final
+	 * (a device whose requests run elsewhere, virtio-blk's back end, waits
+	 * for them here). Under vdev->lock; 0 or -errno (no snapshot). May be
+	 * NULL: the device answers every chain before notify returns. */
+	int (*quiesce)(struct virtio_dev *vdev);
 	/* Device-specific state for snapshots; may be NULL when there is none. */
 	int (*save)(struct virtio_dev *vdev, struct snap_writer *w);
 	int (*restore)(struct virtio_dev *vdev, struct snap_reader *r);

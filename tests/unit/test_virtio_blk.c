@@ -3,6 +3,7 @@
  * from the back end's worker threads, so tests poll the used ring. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
+#include "snapshot.h"
 #include "unit.h"
 #include "virtio/blk.h"
 
@@ -36,6 +38,7 @@ struct brig {
 	struct irq_router router;
 	int level;
 	struct block_registry reg;
+	struct block_backend *be; /* the device's */
 	struct device *dev;
 	char path[64];
 	int fd;
@@ -56,16 +59,18 @@ static void wr(struct brig *r, uint64_t off, uint32_t v)
 	r->dev->ops->write(r->dev, 0, off, 4, v);
 }
 
+static int brig_start(struct brig *r);
+
 /* Image of IMG_SECTORS sectors, byte i = i * 7; a device in DRIVER_OK with
- * every offered feature accepted and one queue of QSIZE. */
-static int brig_open(struct brig *r, bool readonly)
+ * every offered feature accepted and one queue of QSIZE; `workers` back end
+ * threads (0: the default). */
+static int brig_open_workers(struct brig *r, bool readonly, unsigned workers)
 {
 	struct block_spec spec = { .cache = BLOCK_CACHE_WRITEBACK, .readonly = readonly,
-				   .id = "isola-test-disk" };
+				   .id = "isola-test-disk", .workers = workers };
 	struct block_backend *b;
 	uint8_t img[IMG_SECTORS * 512];
 	char err[256];
-	uint32_t lo, hi;
 
 	memset(r, 0, sizeof(*r));
 	strcpy(r->path, "/tmp/isola-vblk-XXXXXX");
@@ -87,9 +92,22 @@ static int brig_open(struct brig *r, bool readonly)
 		CHECK(!"block_open");
 		return -1;
 	}
+	r->be = b;
 	CHECK_EQ(virtio_blk_create(&r->mem, &r->router, &params, b, &r->dev), 0);
 	if (!r->dev)
 		return -1;
+	return brig_start(r);
+}
+
+static int brig_open(struct brig *r, bool readonly)
+{
+	return brig_open_workers(r, readonly, 0);
+}
+
+/* The driver's bring-up (§3.1.1). */
+static int brig_start(struct brig *r)
+{
+	uint32_t lo, hi;
 
 	wr(r, VIRTIO_MMIO_STATUS, 0);
 	wr(r, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
@@ -165,6 +183,11 @@ static bool wait_used(struct brig *r, uint16_t want)
 		usleep(1000);
 	}
 	return false;
+}
+
+static uint32_t rd_status(struct brig *r)
+{
+	return rd(r, VIRTIO_MMIO_STATUS);
 }
 
 static uint32_t used_len(struct brig *r, uint16_t slot)
@@ -591,4 +614,269 @@ TEST(virtio_blk_dwz_sparse)
 		CHECK(fstat(r.fd, &sb) == 0 && sb.st_size == IMG_SECTORS * 512);
 	}
 	brig_close(&r);
+}
+
+/* ---- snapshots with requests in flight ---------------------------------- */
+
+/* A request submitted straight to the back end whose completion blocks the
+ * (only) worker until released: the device's requests queue up behind it. */
+struct plug {
+	struct block_req req;
+	struct iovec iov;
+	uint8_t buf[512];
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	bool released;
+};
+
+static void plug_done(void *opaque, int status)
+{
+	struct plug *p = opaque;
+	(void)status;
+	pthread_mutex_lock(&p->m);
+	while (!p->released)
+		pthread_cond_wait(&p->c, &p->m);
+	pthread_mutex_unlock(&p->m);
+}
+
+static void plug_init(struct plug *p)
+{
+	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->m, NULL);
+	pthread_cond_init(&p->c, NULL);
+	p->iov = (struct iovec){ p->buf, sizeof(p->buf) };
+	p->req = (struct block_req){ .op = BLOCK_OP_READ, .iov = &p->iov, .iovcnt = 1,
+				     .done = plug_done, .opaque = p };
+}
+
+static void plug_release(struct plug *p)
+{
+	pthread_mutex_lock(&p->m);
+	p->released = true;
+	pthread_cond_broadcast(&p->c);
+	pthread_mutex_unlock(&p->m);
+}
+
+struct saver {
+	struct device *dev;
+	struct snap_writer w;
+	int rc;
+};
+
+static void *save_thread(void *opaque)
+{
+	struct saver *s = opaque;
+	s->rc = s->dev->ops->save(s->dev, &s->w);
+	if (s->rc == 0)
+		s->rc = snap_finish(&s->w);
+	return NULL;
+}
+
+/* Make head's chain available without notifying the device. */
+static void offer_quiet(struct brig *r, uint16_t head)
+{
+	uint16_t idx = r->avail_idx;
+	CHECK_EQ(gm_write(&r->mem, AVAIL + 4 + 2ull * (idx % QSIZE), &head, 2), 0);
+	r->avail_idx = ++idx;
+	__atomic_store_n((uint16_t *)gm_ptr(&r->mem, AVAIL + 2, 2), idx, __ATOMIC_RELEASE);
+}
+
+static uint32_t used_id(struct brig *r, uint16_t slot)
+{
+	uint32_t v = 0xffffffff;
+	CHECK_EQ(gm_read(&r->mem, USED + 4 + 8ull * (slot % QSIZE), &v, 4), 0);
+	return v;
+}
+
+/* Chain at descriptor `head` alone: an indirect table at TABLE(j) with the
+ * header, 512 bytes of data and the status of an OUT to `sector`. */
+#define TABLE(j) (0x200000ull + (j) * 0x1000ull)
+static void make_indirect_out(struct brig *r, uint16_t head, unsigned j, uint64_t sector)
+{
+	uint8_t hdr[16] = { 0 }, e[3][16], st = 0xee;
+	uint32_t type = VIRTIO_BLK_T_OUT;
+	uint64_t addr[3] = { HDR(head), DATA(head), STATUS(head) };
+	uint32_t len[3] = { 16, 512, 1 };
+	uint16_t flags[3] = { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE };
+
+	memcpy(hdr, &type, 4);
+	memcpy(hdr + 8, &sector, 8);
+	CHECK_EQ(gm_write(&r->mem, HDR(head), hdr, 16), 0);
+	CHECK_EQ(gm_write(&r->mem, STATUS(head), &st, 1), 0);
+	for (uint16_t i = 0; i < 3; i++) {
+		uint16_t next = (uint16_t)(i + 1);
+		memcpy(e[i], &addr[i], 8);
+		memcpy(e[i] + 8, &len[i], 4);
+		memcpy(e[i] + 12, &flags[i], 2);
+		memcpy(e[i] + 14, &next, 2);
+	}
+	CHECK_EQ(gm_write(&r->mem, TABLE(j), e, sizeof(e)), 0);
+	put_desc(r, head, TABLE(j), sizeof(e), VIRTQ_DESC_F_INDIRECT, 0);
+}
+
+/* A snapshot taken while four writes sit in the back end (behind a plug)
+ * answers them first: the saved used ring has all four. Restored into a
+ * fresh device over a copy of the guest's RAM, the device takes the two
+ * chains that were made available but not taken before the snapshot (their
+ * notify never came: the driver has not written it yet) and nothing else:
+ * six used elements, each head once, every write in the image. */
+TEST(virtio_blk_snapshot_drains_in_flight)
+{
+	struct brig a, b;
+	struct plug plug;
+	struct saver sv;
+	pthread_t t;
+	uint8_t buf[512];
+	char err[256];
+
+	plug_init(&plug);
+	memset(&b, 0, sizeof(b));
+	b.fd = -1;
+	if (brig_open_workers(&a, false, 1) != 0)
+		goto out;
+	CHECK_EQ(block_submit(a.be, &plug.req), 0);
+	/* Four writes of sector 10 + k (heads 0, 3, 6, 9), taken at once. */
+	for (uint16_t k = 0; k < 4; k++) {
+		memset(buf, 0x40 + k, sizeof(buf));
+		CHECK_EQ(gm_write(&a.mem, DATA(3 * k), buf, sizeof(buf)), 0);
+		make_req(&a, 3 * k, VIRTIO_BLK_T_OUT, 10 + k, sizeof(buf), false);
+		offer_quiet(&a, 3 * k);
+	}
+	wr(&a, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	/* Two more (heads 12, 13: indirect) made available, not notified. */
+	for (uint16_t j = 0; j < 2; j++) {
+		memset(buf, 0x60 + j, sizeof(buf));
+		CHECK_EQ(gm_write(&a.mem, DATA(12 + j), buf, sizeof(buf)), 0);
+		make_indirect_out(&a, 12 + j, j, 20 + j);
+		offer_quiet(&a, 12 + j);
+	}
+	CHECK_EQ(used_idx(&a), 0); /* all behind the plug */
+
+	memset(&sv, 0, sizeof(sv));
+	sv.dev = a.dev;
+	snap_writer_init(&sv.w);
+	CHECK_EQ(pthread_create(&t, NULL, save_thread, &sv), 0);
+	/* Release the plug once the save holds the device lock (nothing else
+	 * can: the worker is in the plug): the four writes then complete while
+	 * the snapshot waits for them. */
+	struct virtio_dev *vdev = virtio_mmio_vdev(a.dev);
+	for (int i = 0; i < 5000; i++) {
+		if (pthread_mutex_trylock(&vdev->lock) == EBUSY)
+			break;
+		pthread_mutex_unlock(&vdev->lock);
+		usleep(1000);
+	}
+	plug_release(&plug);
+	pthread_join(t, NULL);
+	CHECK_EQ(sv.rc, 0);
+	/* Answered into the used ring before the snapshot was written; the
+	 * two quiet chains not taken. */
+	CHECK_EQ(used_idx(&a), 4);
+	for (uint16_t k = 0; k < 4; k++) {
+		memset(buf, 0x40 + k, sizeof(buf));
+		CHECK_EQ(status_of(&a, 3 * k), VIRTIO_BLK_S_OK);
+		CHECK(file_is(&a, (10 + k) * 512ull, buf, sizeof(buf)));
+	}
+	CHECK_EQ(status_of(&a, 12), 0xee);
+
+	/* The snapshot of RAM goes with the device's: copy it into a new
+	 * guest, and give the image to a new device (the old one lets go of
+	 * its lock first). */
+	a.dev->ops->destroy(a.dev);
+	a.dev = NULL;
+	CHECK_EQ(gm_init(&b.mem, 16 * MiB), 0);
+	memcpy(gm_ptr(&b.mem, 0, 16 * MiB), gm_ptr(&a.mem, 0, 16 * MiB), 16 * MiB);
+	b.router = (struct irq_router){ .set_level = irq_set, .opaque = &b.level };
+	struct block_spec spec = { .path = a.path, .cache = BLOCK_CACHE_WRITEBACK,
+				   .id = "isola-test-disk" };
+	struct block_backend *be;
+	CHECK_EQ(block_open(&spec, &b.reg, &be, err, sizeof(err)), 0);
+	CHECK_EQ(virtio_blk_create(&b.mem, &b.router, &params, be, &b.dev), 0);
+	if (!b.dev)
+		goto out;
+	struct snap_reader rd;
+	CHECK_EQ(snap_reader_init(&rd, sv.w.buf, sv.w.len), 0);
+	CHECK_EQ(b.dev->ops->restore(b.dev, &rd), 0);
+	CHECK(rd_status(&b) & VIRTIO_STATUS_DRIVER_OK);
+	CHECK(wait_used(&b, 6));
+	CHECK_EQ(used_idx(&b), 6);
+	/* Each head once: the four answered before the snapshot, then 12, 13. */
+	bool seen[QSIZE] = { false };
+	for (uint16_t slot = 0; slot < 6; slot++) {
+		uint32_t id = used_id(&b, slot);
+		CHECK(id < QSIZE && !seen[id % QSIZE]);
+		seen[id % QSIZE] = true;
+		/* 12 and 13 run on two workers: either may finish first. */
+		CHECK(slot < 4 ? id % 3 == 0 && id < 12 : id == 12 || id == 13);
+	}
+	for (uint16_t j = 0; j < 2; j++) {
+		memset(buf, 0x60 + j, sizeof(buf));
+		CHECK_EQ(status_of(&b, 12 + j), VIRTIO_BLK_S_OK);
+		CHECK(file_is(&a, (20 + j) * 512ull, buf, sizeof(buf)));
+	}
+	for (uint16_t k = 0; k < 4; k++) {
+		memset(buf, 0x40 + k, sizeof(buf));
+		CHECK(file_is(&a, (10 + k) * 512ull, buf, sizeof(buf)));
+	}
+	/* And it goes on: a new request, notified as usual. */
+	b.avail_idx = a.avail_idx;
+	CHECK_EQ(run_req(&b, VIRTIO_BLK_T_FLUSH, 0, 0, false), VIRTIO_BLK_S_OK);
+	CHECK_EQ(used_idx(&b), 7);
+	CHECK(!(rd_status(&b) & VIRTIO_STATUS_NEEDS_RESET));
+out:
+	if (b.dev)
+		b.dev->ops->destroy(b.dev);
+	if (b.mem.ram_size)
+		gm_destroy(&b.mem);
+	brig_close(&a);
+	snap_writer_free(&sv.w);
+}
+
+/* An idle device's snapshot restores onto the same disk, and is refused
+ * (-EINVAL) by a disk of another size or a read-only one. */
+TEST(virtio_blk_snapshot_other_disk_refused)
+{
+	struct brig a, c;
+	struct snap_writer w;
+	struct snap_reader rd;
+
+	snap_writer_init(&w);
+	if (brig_open(&a, false) == 0) {
+		CHECK_EQ(run_req(&a, VIRTIO_BLK_T_FLUSH, 0, 0, false), VIRTIO_BLK_S_OK);
+		CHECK_EQ(a.dev->ops->save(a.dev, &w), 0);
+		CHECK_EQ(snap_finish(&w), 0);
+		CHECK_EQ(snap_reader_init(&rd, w.buf, w.len), 0);
+		CHECK_EQ(a.dev->ops->restore(a.dev, &rd), 0);
+		CHECK_EQ(used_idx(&a), 1);
+		CHECK_EQ(run_req(&a, VIRTIO_BLK_T_FLUSH, 0, 0, false), VIRTIO_BLK_S_OK);
+	}
+	if (brig_open(&c, true) == 0) {
+		CHECK_EQ(snap_reader_init(&rd, w.buf, w.len), 0);
+		/* Refused by the transport already (features the read-only
+		 * disk does not offer): the device is left as it was. */
+		CHECK_EQ(c.dev->ops->restore(c.dev, &rd), -EINVAL);
+		CHECK_EQ(run_req(&c, VIRTIO_BLK_T_FLUSH, 0, 0, false), VIRTIO_BLK_S_OK);
+	}
+	brig_close(&c);
+	if (brig_open(&c, false) == 0) {
+		/* The same kind of disk, twice the size. */
+		struct block_spec spec = { .path = c.path, .cache = BLOCK_CACHE_WRITEBACK };
+		struct block_backend *be;
+		char err[256];
+		c.dev->ops->destroy(c.dev);
+		c.dev = NULL;
+		CHECK_EQ(ftruncate(c.fd, IMG_SECTORS * 512 * 2), 0);
+		CHECK_EQ(block_open(&spec, &c.reg, &be, err, sizeof(err)), 0);
+		CHECK_EQ(virtio_blk_create(&c.mem, &c.router, &params, be, &c.dev), 0);
+		if (c.dev) {
+			CHECK_EQ(snap_reader_init(&rd, w.buf, w.len), 0);
+			/* Refused by the device's section: the device is left
+			 * reset. */
+			CHECK_EQ(c.dev->ops->restore(c.dev, &rd), -EINVAL);
+			CHECK_EQ(rd_status(&c), 0);
+		}
+	}
+	brig_close(&c);
+	brig_close(&a);
+	snap_writer_free(&w);
 }
