@@ -14,7 +14,8 @@
  * the end of the disk or any 64-bit value, the header and data split over
  * buffers of any sizes (odd ones included) in either direction, direct or
  * indirect, with or without a status byte, DISCARD / WRITE_ZEROES segments
- * with any sector, count and flags; a notify after any request.
+ * with any sector, count and flags; a notify after any request; a snapshot
+ * save and restore between batches (a 0xff byte where a request starts).
  *
  * Besides fuzz_driver.h's invariants (one used element per request or
  * NEEDS_RESET, used length within the writable bytes, RAM written only in
@@ -33,6 +34,7 @@
 #include <unistd.h>
 
 #include "fuzz_driver.h"
+#include "snapshot.h"
 #include "virtio/blk.h"
 
 #define MAX_SECTORS 64
@@ -407,7 +409,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (;;) {
 		struct fd_req r;
-		bool notify = false, more = build_req(&in, d, &m, &r, &notify);
+		bool notify = false, more;
+
+		if (in.n && in.p[0] == 0xff) {
+			/* A snapshot round trip between batches: save (quiesce
+			 * first) and restore into the same device; the driver's
+			 * books must still balance afterwards. */
+			struct snap_writer w;
+			struct snap_reader rd;
+			in_u8(&in);
+			fd_run_batch(d, on_used, &m, want);
+			snap_writer_init(&w);
+			require(d->dev->ops->save(d->dev, &w) == 0);
+			require(snap_finish(&w) == 0);
+			require(snap_reader_init(&rd, w.buf, w.len) == 0);
+			require(d->dev->ops->restore(d->dev, &rd) == 0);
+			snap_writer_free(&w);
+			check_image(&m);
+			continue;
+		}
+		more = build_req(&in, d, &m, &r, &notify);
 		if (more && !fd_post(d, &r)) {
 			/* The batch is full: run it, then this request again
 			 * in the next one would need its bytes; drop it. */
