@@ -38,7 +38,6 @@ struct gdb_bp {
 struct gdbstub {
 	struct eventloop *loop;
 	int listen_fd, conn_fd;
-	uint16_t port;
 	struct vm *vm;
 	int pause_fd_watched;     /* the VM's pause_efd while it is on the loop, else -1 */
 	enum gs_state state;
@@ -167,7 +166,6 @@ int gdbstub_open(const char *spec, bool wait, struct eventloop *loop, struct gdb
 	gs->listen_fd = fd;
 	gs->conn_fd = -1;
 	gs->pause_fd_watched = -1;
-	gs->port = port;
 	gs->hold = wait;
 	gs->stop_sig = 5;
 	gs->c_cpu = -1;
@@ -182,11 +180,6 @@ int gdbstub_open(const char *spec, bool wait, struct eventloop *loop, struct gdb
 		wait ? "; the guest waits for a debugger to continue it (--gdb-wait)" : "");
 	*out = gs;
 	return 0;
-}
-
-uint16_t gdbstub_port(const struct gdbstub *gs)
-{
-	return gs->port;
 }
 
 /* ---- output ---- */

@@ -37,8 +37,6 @@ int gdbstub_parse_spec(const char *spec, char *host, size_t hostlen, uint16_t *p
  * resolve). */
 int gdbstub_open(const char *spec, bool wait, struct eventloop *loop, struct gdbstub **out,
 		 char *err, size_t errlen);
-/* The port it listens on. */
-uint16_t gdbstub_port(const struct gdbstub *gs);
 
 /* A VM was built and is about to start: the debugger's breakpoints reach
  * its vCPUs, and it starts paused if --gdb-wait asks (first VM) or the
