@@ -1,7 +1,8 @@
 #!/bin/sh
 # virtio under Linux on the soft CPU (the guest kit's Debian kernel): a raw
 # disk read and written through /dev/vda, an ext4 root image mounted,
-# written and synced (checked on the host with debugfs), a write that the
+# written and synced (checked on the host with debugfs), a DISCARD that
+# punches a hole (and Linux seeing 32 discard segments), a write that the
 # guest synced surviving `kill -9` of isola, and /dev/hwrng.
 # SKIP without a guest kit or without the soft back end.
 set -u
@@ -44,11 +45,14 @@ boot() {
 why() { { tail -n 4 "$tmp/$1.out"; tail -n 2 "$tmp/$1.err"; } | tr -d '\r' | tr '\n' '|' | cut -c1-300; }
 
 # 1. Raw disk: the host's bytes arrive, the guest's write lands at sector 1,
-#    read-only disk refuses writes; and the entropy source gives bytes.
+#    read-only disk refuses writes, Linux sees the DISCARD limits and a
+#    discard of 1 MiB the host had written punches a hole; and the entropy
+#    source gives bytes.
 printf 'isola-host-pattern' >"$tmp/raw.img"
 truncate -s 8M "$tmp/raw.img"
+dd if=/dev/urandom of="$tmp/raw.img" bs=1M seek=2 count=1 conv=notrunc 2>/dev/null
 truncate -s 1M "$tmp/ro.img"
-boot raw 'head -c 18 /dev/vda; echo; echo guest-was-here | dd of=/dev/vda bs=512 seek=1 conv=fsync 2>/dev/null && echo WRITE-OK; dd if=/dev/zero of=/dev/vdb bs=512 count=1 conv=fsync 2>/dev/null || echo RO-REFUSED; echo RNG=$(head -c 64 /dev/hwrng | wc -c)' \
+boot raw 'head -c 18 /dev/vda; echo; echo guest-was-here | dd of=/dev/vda bs=512 seek=1 conv=fsync 2>/dev/null && echo WRITE-OK; dd if=/dev/zero of=/dev/vdb bs=512 count=1 conv=fsync 2>/dev/null || echo RO-REFUSED; echo RNG=$(head -c 64 /dev/hwrng | wc -c); echo DSEG=$(cat /sys/block/vda/queue/max_discard_segments); blkdiscard -o 2097152 -l 1048576 /dev/vda && echo DISCARD-OK' \
 	--disk "path=$tmp/raw.img,id=raw-disk" --disk "path=$tmp/ro.img,readonly=on" --rng
 if grep -q 'isola-host-pattern' "$tmp/raw.out"; then echo "PASS: $S/blk-read"; else echo "FAIL: $S/blk-read ($(why raw))"; fi
 if grep -q WRITE-OK "$tmp/raw.out" && [ "$(dd if="$tmp/raw.img" bs=512 skip=1 count=1 2>/dev/null | head -c 14)" = guest-was-here ]; then
@@ -60,6 +64,13 @@ if grep -q RO-REFUSED "$tmp/raw.out" && [ "$(od -An -tx1 -N4 "$tmp/ro.img" | tr 
 	echo "PASS: $S/blk-readonly"
 else
 	echo "FAIL: $S/blk-readonly ($(why raw))"
+fi
+# DISCARD punches holes: the megabyte reads back as zeros on the host.
+if grep -q 'DSEG=32' "$tmp/raw.out" && grep -q DISCARD-OK "$tmp/raw.out" &&
+   [ "$(dd if="$tmp/raw.img" bs=1M skip=2 count=1 2>/dev/null | tr -d '\0' | wc -c)" = 0 ]; then
+	echo "PASS: $S/blk-discard"
+else
+	echo "FAIL: $S/blk-discard ($(why raw))"
 fi
 if grep -q 'RNG=64' "$tmp/raw.out"; then echo "PASS: $S/rng"; else echo "FAIL: $S/rng ($(why raw))"; fi
 if [ "$(cat "$tmp/raw.rc")" = 0 ]; then echo "PASS: $S/poweroff"; else echo "FAIL: $S/poweroff (status $(cat "$tmp/raw.rc"))"; fi
