@@ -3,7 +3,8 @@
  * 0-0xffff and read back, then random register sequences on the UART
  * (divisor latch, loopback, FIFO control included) and the CMOS RTC. The
  * only ports spared are the ones whose job is to stop the VM: debug-exit
- * 0x501, reset 0xcf9 and i8042 0x64, ACPI PM1a control 0x604-0x605 (an access
+ * 0x501, pvpanic 0x505, reset 0xcf9 and i8042 0x64, ACPI PM1a control
+ * 0x604-0x605 (an access
  * is skipped if any of its bytes would touch them). Last, random reads and
  * writes of every size across the MMIO hole below the I/O APIC. isola must survive all
  * of it: the guest then restores the UART to 8N1 without loopback, checks
@@ -23,7 +24,8 @@
 static bool stops_vm(uint32_t port, unsigned size)
 {
 	static const uint16_t spared[] = {
-		PORT_DEBUG_EXIT, PORT_RESET_CF9, PORT_I8042_CMD, PORT_PM1_CNT, PORT_PM1_CNT + 1,
+		PORT_DEBUG_EXIT, PORT_PVPANIC, PORT_RESET_CF9, PORT_I8042_CMD, PORT_PM1_CNT,
+		PORT_PM1_CNT + 1,
 	};
 
 	for (unsigned i = 0; i < sizeof(spared) / sizeof(spared[0]); i++)

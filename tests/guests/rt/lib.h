@@ -33,6 +33,7 @@
 #define UART_MCR_LOOP   0x10
 
 #define PORT_DEBUG_EXIT 0x501
+#define PORT_PVPANIC    0x505   /* a write of bit 0 (PANICKED) stops the VM: status 8 */
 #define PORT_RESET_CF9  0xcf9
 #define PORT_I8042_CMD  0x64
 #define PORT_PM1_EVT    0x600
