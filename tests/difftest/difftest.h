@@ -50,7 +50,8 @@ struct dt_state {
 };
 
 enum dt_group {
-	G_ALU, G_SHIFT, G_MULDIV, G_BIT, G_STRING, G_STACK, G_SSE_INT, G_SSE_FP, G_X87, G_NR
+	G_ALU, G_SHIFT, G_MULDIV, G_BIT, G_STRING, G_STACK, G_SSE_INT, G_SSE_FP, G_X87, G_MMX,
+	G_NR
 };
 extern const char *const dt_group_name[G_NR];
 

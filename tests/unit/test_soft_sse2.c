@@ -300,4 +300,65 @@ TEST(soft_pextrw_encodings)
 	tenv_destroy(&t);
 }
 
+/* MMX registers alias the x87 physical registers' significands: a write
+ * sets bits 64-79 to ones, every MMX instruction sets TOP to 0 and all tags
+ * valid, EMMS empties the tags (and sets TOP to 0); CR0.EM is #UD, CR0.TS
+ * #NM, a pending unmasked x87 exception #MF, each before any change
+ * (SDM Vol. 3A §12.2, Vol. 1 §9.5.1). */
+TEST(soft_mmx_x87_aliasing)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	/* TOP = 3, so mm1 is R1 = ST(6) and mm0 is R0 = ST(5). */
+	t.cpu->fsw = 3u << 11;
+	t.cpu->fcw = 0x37f;
+	t.cpu->ftw = 0x01;
+	for (int i = 0; i < 8; i++)
+		memset(t.cpu->st[i], 0x10 * i, 10);
+	static const uint8_t code[] = {
+		0x0f, 0xfc, 0xc1, /* paddb mm0, mm1 */
+		0xf4,
+	};
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_HALT);
+	CHECK_EQ((t.cpu->fsw >> 11) & 7, 0);
+	CHECK_EQ(t.cpu->ftw, 0xff);
+	/* Now ST(i) = R_i: R0 = 0x50.. + 0x60.. bytewise, exponent ones. */
+	CHECK_EQ(t.cpu->st[0][0], 0xb0);
+	CHECK_EQ(t.cpu->st[0][7], 0xb0);
+	CHECK_EQ(t.cpu->st[0][8], 0xff);
+	CHECK_EQ(t.cpu->st[0][9], 0xff);
+	CHECK_EQ(t.cpu->st[1][0], 0x60); /* mm1 read, not written */
+	CHECK_EQ(t.cpu->st[1][9], 0x60);
+
+	static const uint8_t emms[] = { 0x0f, 0x77, 0xf4 };
+	t.cpu->fsw = 5u << 11;
+	CHECK_EQ(tenv_exec(&t, emms, sizeof(emms)), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->ftw, 0);
+	CHECK_EQ((t.cpu->fsw >> 11) & 7, 0);
+
+	/* Faults leave TOP and the tags alone (no IDT: shutdown). */
+	t.cpu->fsw = 2u << 11;
+	t.cpu->ftw = 0x0f;
+	t.cpu->cr0 |= CR0_EM;
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_SHUTDOWN);
+	t.cpu->cr0 &= ~CR0_EM;
+	t.cpu->cr0 |= CR0_TS;
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_SHUTDOWN);
+	t.cpu->cr0 &= ~CR0_TS;
+	t.cpu->fcw = 0x37e;  /* IM clear */
+	t.cpu->fsw |= 0x81; /* IE and ES pending */
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_SHUTDOWN);
+	CHECK_EQ((t.cpu->fsw >> 11) & 7, 2);
+	CHECK_EQ(t.cpu->ftw, 0x0f);
+	CHECK_EQ(t.cpu->rip, TEST_CODE);
+	/* MMX instructions do not need CR4.OSFXSR; CVTPI2PS does. */
+	t.cpu->fcw = 0x37f;
+	t.cpu->fsw = 0;
+	t.cpu->cr4 &= ~X86_CR4_OSFXSR;
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_HALT);
+	static const uint8_t cvt[] = { 0x0f, 0x2a, 0xc1, 0xf4 }; /* cvtpi2ps xmm0, mm1 */
+	CHECK_EQ(tenv_exec(&t, cvt, sizeof(cvt)), VCPU_EXIT_SHUTDOWN);
+	tenv_destroy(&t);
+}
+
 #endif /* HAVE_ZYDIS */

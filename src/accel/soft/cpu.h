@@ -113,7 +113,9 @@ enum { EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5, 
 /* ---- decoded instructions ---- */
 /* SOP_PTR: a far pointer immediate (JMP/CALL ptr16:16/32): val = selector << 32 | offset. */
 enum soft_opkind { SOP_NONE, SOP_REG, SOP_MEM, SOP_IMM, SOP_PTR };
-enum soft_regclass { SREG_GPR, SREG_GPR8H, SREG_SEG, SREG_CR, SREG_DR, SREG_XMM, SREG_OTHER };
+/* SREG_MMX: mm0-mm7, the mantissas of the x87 physical registers R0-R7. */
+enum soft_regclass { SREG_GPR, SREG_GPR8H, SREG_SEG, SREG_CR, SREG_DR, SREG_XMM, SREG_MMX,
+		     SREG_OTHER };
 #define SOFT_NOREG 0xff
 #define SOFT_RIPREG 16
 

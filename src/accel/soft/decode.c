@@ -99,6 +99,8 @@ static void map_reg(ZydisRegister r, struct soft_operand *o)
 		o->rclass = SREG_GPR, o->reg = (uint8_t)(r - ZYDIS_REGISTER_RAX);
 	} else if (r >= ZYDIS_REGISTER_XMM0 && r <= ZYDIS_REGISTER_XMM15) {
 		o->rclass = SREG_XMM, o->reg = (uint8_t)(r - ZYDIS_REGISTER_XMM0);
+	} else if (r >= ZYDIS_REGISTER_MM0 && r <= ZYDIS_REGISTER_MM7) {
+		o->rclass = SREG_MMX, o->reg = (uint8_t)(r - ZYDIS_REGISTER_MM0);
 	} else if (r >= ZYDIS_REGISTER_CR0 && r <= ZYDIS_REGISTER_CR15) {
 		o->rclass = SREG_CR, o->reg = (uint8_t)(r - ZYDIS_REGISTER_CR0);
 	} else if (r >= ZYDIS_REGISTER_DR0 && r <= ZYDIS_REGISTER_DR15) {
@@ -302,9 +304,10 @@ static int decode_one(struct soft_cpu *cpu, int mode, const uint8_t *buf, unsign
 			     b == ZYDIS_REGISTER_SI || b == ZYDIS_REGISTER_RBX ||
 			     b == ZYDIS_REGISTER_EBX || b == ZYDIS_REGISTER_BX))
 				out->strseg = map_seg(z->mem.segment);
-			/* MASKMOVDQU stores to DS:rDI, DS overridable. */
+			/* MASKMOVDQU/MASKMOVQ store to DS:rDI, DS overridable. */
 			if (z->type == ZYDIS_OPERAND_TYPE_MEMORY &&
-			    zi.mnemonic == ZYDIS_MNEMONIC_MASKMOVDQU)
+			    (zi.mnemonic == ZYDIS_MNEMONIC_MASKMOVDQU ||
+			     zi.mnemonic == ZYDIS_MNEMONIC_MASKMOVQ))
 				out->strseg = map_seg(z->mem.segment);
 			continue;
 		}

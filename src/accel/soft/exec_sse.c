@@ -4,7 +4,9 @@
  * scans), LDMXCSR/STMXCSR, FXSAVE/FXRSTOR and MOVNTI.
  *
  * Every one first checks CR0.EM (#UD), CR4.OSFXSR (#UD) and CR0.TS (#NM),
- * SDM Vol. 3A §13.1. Legacy-encoded 128-bit memory operands must be 16-byte
+ * SDM Vol. 3A §13.1 (soft_sse_check; the MMX-register forms: CR0.EM, CR0.TS
+ * and a pending x87 exception, then the x87-to-MMX transition when they
+ * complete: soft_vec_write, soft_mmx_enter). Legacy-encoded 128-bit memory operands must be 16-byte
  * aligned except for the unaligned moves (#GP(0)). The x87 instructions
  * are in exec_x87*.c. */
 #include <string.h>
@@ -12,17 +14,43 @@
 #include "accel/soft/cpu.h"
 #include "accel/soft/sse.h"
 #include "accel/soft/x87.h"
+#include "accel/soft/x87.h"
 
 #ifdef HAVE_ZYDIS
 #include <Zydis/Zydis.h>
 
-int soft_sse_check(struct soft_cpu *cpu)
+int soft_sse_check(struct soft_cpu *cpu, const struct soft_insn *in)
 {
-	if ((cpu->cr0 & CR0_EM) || !(cpu->cr4 & X86_CR4_OSFXSR))
+	bool mmx = soft_insn_mmx(in);
+	/* Of the instructions on MMX registers, the SSE/SSE2 ones that also
+	 * name an XMM register or convert SSE FP values need OSFXSR. */
+	bool fxsr = !mmx || in->op[0].rclass == SREG_XMM || in->op[1].rclass == SREG_XMM ||
+		    in->mnemonic == ZYDIS_MNEMONIC_CVTPS2PI ||
+		    in->mnemonic == ZYDIS_MNEMONIC_CVTTPS2PI ||
+		    in->mnemonic == ZYDIS_MNEMONIC_CVTPI2PS || in->mnemonic == ZYDIS_MNEMONIC_CVTPI2PD ||
+		    in->mnemonic == ZYDIS_MNEMONIC_CVTPD2PI ||
+		    in->mnemonic == ZYDIS_MNEMONIC_CVTTPD2PI;
+	if ((cpu->cr0 & CR0_EM) || (fxsr && !(cpu->cr4 & X86_CR4_OSFXSR)))
 		return soft_ud(cpu);
 	if (cpu->cr0 & CR0_TS)
 		return soft_raise(cpu, EXC_NM, false, 0);
+	if (mmx && soft_x87_pending(cpu))
+		return soft_raise(cpu, EXC_MF, false, 0);
 	return SOFT_OK;
+}
+
+/* The physical x87 register R_n is ST((n - TOP) mod 8) (cpu->st[] is in
+ * stack order). */
+static uint8_t *mmx_reg(struct soft_cpu *cpu, unsigned n)
+{
+	unsigned top = (cpu->fsw >> FSW_TOP_SHIFT) & 7;
+	return cpu->st[(n - top) & 7];
+}
+
+void soft_mmx_enter(struct soft_cpu *cpu)
+{
+	soft_x87_set_fsw(cpu, (uint16_t)(cpu->fsw & ~(7u << FSW_TOP_SHIFT)));
+	cpu->ftw = 0xff;
 }
 
 static int mem_linear(struct soft_cpu *cpu, const struct soft_insn *in,
@@ -46,6 +74,10 @@ int soft_vec_read(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint8
 		memcpy(buf, cpu->xmm[op->reg], len);
 		return SOFT_OK;
 	}
+	if (op->kind == SOP_REG && op->rclass == SREG_MMX) {
+		memcpy(buf, mmx_reg(cpu, op->reg), len > 8 ? 8 : len);
+		return SOFT_OK;
+	}
 	if (op->kind == SOP_MEM) {
 		int rc = mem_linear(cpu, in, op, len, false, aligned, &lin);
 		return rc ? rc : soft_lin_read(cpu, lin, buf, len, cpu->cpl == 3);
@@ -58,8 +90,8 @@ int soft_vec_read(struct soft_cpu *cpu, const struct soft_insn *in, int i, uint8
 
 /* Write len bytes to operand 0. An xmm destination: zero_upper clears the
  * rest of the register, else it is kept. A GPR destination is zero-extended. */
-int soft_vec_write(struct soft_cpu *cpu, const struct soft_insn *in, const uint8_t *buf,
-		   unsigned len, bool aligned, bool zero_upper)
+static int vec_write(struct soft_cpu *cpu, const struct soft_insn *in, const uint8_t *buf,
+		     unsigned len, bool aligned, bool zero_upper)
 {
 	const struct soft_operand *op = &in->op[0];
 	uint64_t lin, v = 0;
@@ -67,6 +99,15 @@ int soft_vec_write(struct soft_cpu *cpu, const struct soft_insn *in, const uint8
 		if (zero_upper)
 			memset(cpu->xmm[op->reg], 0, 16);
 		memcpy(cpu->xmm[op->reg], buf, len);
+		return SOFT_OK;
+	}
+	if (op->kind == SOP_REG && op->rclass == SREG_MMX) {
+		/* SDM Vol. 1 §9.5.1: the register's bits 64-79 become all ones. */
+		uint8_t *r = mmx_reg(cpu, op->reg);
+		if (zero_upper)
+			memset(r, 0, 8);
+		memcpy(r, buf, len > 8 ? 8 : len);
+		r[8] = r[9] = 0xff;
 		return SOFT_OK;
 	}
 	if (op->kind == SOP_MEM) {
@@ -77,14 +118,24 @@ int soft_vec_write(struct soft_cpu *cpu, const struct soft_insn *in, const uint8
 	return soft_op_write(cpu, in, 0, v);
 }
 
+int soft_vec_write(struct soft_cpu *cpu, const struct soft_insn *in, const uint8_t *buf,
+		   unsigned len, bool aligned, bool zero_upper)
+{
+	int rc = vec_write(cpu, in, buf, len, aligned, zero_upper);
+	if (!rc && soft_insn_mmx(in))
+		soft_mmx_enter(cpu);
+	return rc;
+}
+
 int soft_vec_read2(struct soft_cpu *cpu, const struct soft_insn *in, uint8_t a[16],
 		   uint8_t b[16])
 {
-	int rc = soft_sse_check(cpu);
+	unsigned n = soft_vlen(in);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
-		rc = soft_vec_read(cpu, in, 0, a, 16, true);
+		rc = soft_vec_read(cpu, in, 0, a, n, n == 16);
 	if (!rc)
-		rc = soft_vec_read(cpu, in, 1, b, 16, true);
+		rc = soft_vec_read(cpu, in, 1, b, n, n == 16);
 	return rc;
 }
 
@@ -100,19 +151,20 @@ static int exec_mov128(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t buf[16];
 	bool al = is_aligned_move(in->mnemonic);
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 1, buf, 16, al);
 	return rc ? rc : soft_vec_write(cpu, in, buf, 16, al, true);
 }
 
-/* MOVD/MOVQ: a register or memory to xmm zero-extends; xmm to anything
- * takes the low 32/64 bits. */
+/* MOVD/MOVQ: a register or memory to xmm (or mm) zero-extends; xmm (or mm)
+ * to anything takes the low 32/64 bits. MOVNTQ m64, mm; MOVQ2DQ xmm, mm
+ * and MOVDQ2Q mm, xmm are the same moves. */
 static int exec_movd_q(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t buf[16];
 	unsigned len = in->mnemonic == ZYDIS_MNEMONIC_MOVD ? 4 : 8;
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 1, buf, len, false);
 	return rc ? rc : soft_vec_write(cpu, in, buf, len, false, true);
@@ -123,7 +175,7 @@ static int exec_movs_scalar(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t buf[16];
 	unsigned len = in->mnemonic == ZYDIS_MNEMONIC_MOVSS ? 4 : 8;
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 1, buf, len, false);
 	return rc ? rc : soft_vec_write(cpu, in, buf, len, false, in->op[1].kind == SOP_MEM);
@@ -132,10 +184,11 @@ static int exec_movs_scalar(struct soft_cpu *cpu, const struct soft_insn *in)
 static int exec_logic128(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint64_t a[2], b[2], r[2];
+	unsigned n = soft_vlen(in);
 	int rc = soft_vec_read2(cpu, in, (uint8_t *)a, (uint8_t *)b);
 	if (rc)
 		return rc;
-	for (int i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < n / 8; i++) {
 		switch (in->mnemonic) {
 		case ZYDIS_MNEMONIC_PXOR: case ZYDIS_MNEMONIC_XORPS: case ZYDIS_MNEMONIC_XORPD:
 			r[i] = a[i] ^ b[i];
@@ -151,7 +204,7 @@ static int exec_logic128(struct soft_cpu *cpu, const struct soft_insn *in)
 			break;
 		}
 	}
-	return soft_vec_write(cpu, in, (uint8_t *)r, 16, true, true);
+	return soft_vec_write(cpu, in, (uint8_t *)r, n, n == 16, true);
 }
 
 static int exec_pcmpeq(struct soft_cpu *cpu, const struct soft_insn *in)
@@ -162,23 +215,28 @@ static int exec_pcmpeq(struct soft_cpu *cpu, const struct soft_insn *in)
 	int rc = soft_vec_read2(cpu, in, a, b);
 	if (rc)
 		return rc;
-	for (unsigned i = 0; i < 16; i += w)
+	unsigned n = soft_vlen(in);
+	for (unsigned i = 0; i < n; i += w)
 		memset(r + i, memcmp(a + i, b + i, w) ? 0 : 0xff, w);
-	return soft_vec_write(cpu, in, r, 16, true, true);
+	return soft_vec_write(cpu, in, r, n, n == 16, true);
 }
 
 static int exec_pmovmskb(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t a[16];
 	uint64_t m = 0;
-	int rc = soft_sse_check(cpu);
+	unsigned n = soft_vlen(in);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 1, a, 16, false);
 	if (rc)
 		return rc;
-	for (int i = 0; i < 16; i++)
+	for (unsigned i = 0; i < n; i++)
 		m |= (uint64_t)(a[i] >> 7) << i;
-	return soft_op_write(cpu, in, 0, m);
+	rc = soft_op_write(cpu, in, 0, m);
+	if (!rc && n == 8)
+		soft_mmx_enter(cpu);
+	return rc;
 }
 
 /* MXCSR bits 0-15 exist; the others are reserved (#GP on LDMXCSR). */
@@ -187,7 +245,7 @@ static int exec_pmovmskb(struct soft_cpu *cpu, const struct soft_insn *in)
 static int exec_ldst_mxcsr(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint64_t v;
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (rc)
 		return rc;
 	if (in->mnemonic == ZYDIS_MNEMONIC_STMXCSR)
@@ -318,7 +376,8 @@ soft_handler soft_exec_sse_lookup(const struct soft_insn *in)
 	case ZYDIS_MNEMONIC_MOVUPS: case ZYDIS_MNEMONIC_MOVUPD: case ZYDIS_MNEMONIC_MOVDQU:
 	case ZYDIS_MNEMONIC_MOVNTDQ: case ZYDIS_MNEMONIC_MOVNTPS: case ZYDIS_MNEMONIC_MOVNTPD:
 		return exec_mov128;
-	case ZYDIS_MNEMONIC_MOVD: case ZYDIS_MNEMONIC_MOVQ:
+	case ZYDIS_MNEMONIC_MOVD: case ZYDIS_MNEMONIC_MOVQ: case ZYDIS_MNEMONIC_MOVNTQ:
+	case ZYDIS_MNEMONIC_MOVQ2DQ: case ZYDIS_MNEMONIC_MOVDQ2Q:
 		return exec_movd_q;
 	case ZYDIS_MNEMONIC_MOVSS: return exec_movs_scalar;
 	case ZYDIS_MNEMONIC_MOVSD: return in->nops ? exec_movs_scalar : NULL;

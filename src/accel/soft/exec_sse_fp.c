@@ -79,7 +79,7 @@ static int exec_arith(struct soft_cpu *cpu, const struct soft_insn *in)
 	uint8_t a[16], b[16], a0[16];
 	bool dbl = is_double(in->mnemonic);
 	uint32_t mx = soft_sse_host_mxcsr(cpu), after = 0;
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 0, a, 16, false);
 	if (!rc)
@@ -142,7 +142,7 @@ static int exec_comis(struct soft_cpu *cpu, const struct soft_insn *in)
 	bool dbl = is_double(in->mnemonic);
 	uint32_t mx = soft_sse_host_mxcsr(cpu), after = 0;
 	uint64_t fl;
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 0, a, 16, false);
 	if (!rc)
@@ -179,7 +179,7 @@ static int exec_cvtsi2s(struct soft_cpu *cpu, const struct soft_insn *in)
 	uint8_t a[16];
 	uint64_t v;
 	uint32_t mx = soft_sse_host_mxcsr(cpu), after = 0;
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 0, a, 16, false);
 	if (!rc)
@@ -207,7 +207,7 @@ static int exec_cvts2si(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t b[16];
 	uint32_t mx = soft_sse_host_mxcsr(cpu), after = 0;
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 1, b, is_double(in->mnemonic) ? 8 : 4, false);
 	if (rc)
@@ -254,7 +254,7 @@ static int exec_cvt_sd_ss(struct soft_cpu *cpu, const struct soft_insn *in)
 	uint8_t a[16], b[16];
 	bool to_single = in->mnemonic == ZYDIS_MNEMONIC_CVTSD2SS;
 	uint32_t mx = soft_sse_host_mxcsr(cpu), after = 0;
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 0, a, 16, false);
 	if (!rc)

@@ -5,8 +5,8 @@
  * (W/D/Q by imm8 or xmm), PSLLDQ/PSRLDQ, MOVHPD/MOVLPD/MOVHPS/MOVLPS,
  * MOVHLPS/MOVLHPS (SDM Vol. 2, each by name).
  *
- * Only the 128-bit (66-prefixed / xmm) forms: the MMX forms name MMX
- * registers, which are not implemented, and give #UD. */
+ * The MMX forms (no 66 prefix, mm registers, m64 without an alignment
+ * rule; PUNPCKL* read m32) work on 8 bytes: soft_vlen(). PSHUFW too. */
 #include <string.h>
 
 #include "accel/soft/cpu.h"
@@ -40,7 +40,8 @@ static int exec_packed(struct soft_cpu *cpu, const struct soft_insn *in)
 		return rc;
 	unsigned m = in->mnemonic;
 	unsigned w = (m == ZYDIS_MNEMONIC_PMINUB || m == ZYDIS_MNEMONIC_PMAXUB) ? 1 : elem_size(m);
-	for (unsigned i = 0; i < 16 / w; i++) {
+	unsigned n = soft_vlen(in);
+	for (unsigned i = 0; i < n / w; i++) {
 		uint64_t x = soft_vget(a, i, w), y = soft_vget(b, i, w), z;
 		switch (m) {
 		case ZYDIS_MNEMONIC_PADDB: case ZYDIS_MNEMONIC_PADDW: case ZYDIS_MNEMONIC_PADDD:
@@ -59,19 +60,23 @@ static int exec_packed(struct soft_cpu *cpu, const struct soft_insn *in)
 		}
 		soft_vput(r, i, w, z);
 	}
-	return soft_vec_write(cpu, in, r, 16, true, true);
+	return soft_vec_write(cpu, in, r, n, n == 16, true);
 }
 
 static int exec_pshufd(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t s[16], r[16];
-	int rc = soft_sse_check(cpu);
+	unsigned n = soft_vlen(in);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
-		rc = soft_vec_read(cpu, in, 1, s, 16, true);
+		rc = soft_vec_read(cpu, in, 1, s, n, n == 16);
 	if (rc)
 		return rc;
 	unsigned imm = (unsigned)in->op[2].val & 0xff;
-	if (in->mnemonic == ZYDIS_MNEMONIC_PSHUFD) {
+	if (in->mnemonic == ZYDIS_MNEMONIC_PSHUFW) {
+		for (unsigned i = 0; i < 4; i++)
+			memcpy(r + 2 * i, s + 2 * ((imm >> (2 * i)) & 3), 2);
+	} else if (in->mnemonic == ZYDIS_MNEMONIC_PSHUFD) {
 		for (unsigned i = 0; i < 4; i++)
 			memcpy(r + 4 * i, s + 4 * ((imm >> (2 * i)) & 3), 4);
 	} else {
@@ -82,7 +87,7 @@ static int exec_pshufd(struct soft_cpu *cpu, const struct soft_insn *in)
 		for (unsigned i = 0; i < 4; i++)
 			memcpy(r + h + 2 * i, s + h + 2 * ((imm >> (2 * i)) & 3), 2);
 	}
-	return soft_vec_write(cpu, in, r, 16, true, true);
+	return soft_vec_write(cpu, in, r, n, n == 16, true);
 }
 
 /* PUNPCKL*: interleave the low halves; PUNPCKH*: the high halves. UNPCKLPS,
@@ -101,14 +106,27 @@ static int exec_punpck(struct soft_cpu *cpu, const struct soft_insn *in)
 	case ZYDIS_MNEMONIC_PUNPCKHDQ: case ZYDIS_MNEMONIC_UNPCKHPS: w = 4, high = 8; break;
 	default: w = 8, high = 8; break; /* PUNPCKHQDQ, UNPCKHPD */
 	}
-	int rc = soft_vec_read2(cpu, in, a, b);
-	if (rc)
-		return rc;
-	for (unsigned i = 0; i < 8 / w; i++) {
+	unsigned n = soft_vlen(in);
+	if (n == 8) {
+		/* MMX: the low halves come from mm/m32, the high from mm/m64. */
+		int rc = soft_sse_check(cpu, in);
+		if (!rc)
+			rc = soft_vec_read(cpu, in, 0, a, 8, false);
+		if (!rc)
+			rc = soft_vec_read(cpu, in, 1, b, high ? 8 : 4, false);
+		if (rc)
+			return rc;
+		high /= 2;
+	} else {
+		int rc = soft_vec_read2(cpu, in, a, b);
+		if (rc)
+			return rc;
+	}
+	for (unsigned i = 0; i < n / 2 / w; i++) {
 		memcpy(r + 2 * i * w, a + high + i * w, w);
 		memcpy(r + (2 * i + 1) * w, b + high + i * w, w);
 	}
-	return soft_vec_write(cpu, in, r, 16, true, true);
+	return soft_vec_write(cpu, in, r, n, n == 16, true);
 }
 
 /* PSLL/PSRL by an immediate or by the low quadword of an xmm/m128; a count
@@ -116,36 +134,36 @@ static int exec_punpck(struct soft_cpu *cpu, const struct soft_insn *in)
 static int exec_pshift(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t a[16], c[16];
-	unsigned w = elem_size(in->mnemonic);
+	unsigned w = elem_size(in->mnemonic), n = soft_vlen(in);
 	uint64_t count;
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
-		rc = soft_vec_read(cpu, in, 0, a, 16, true);
+		rc = soft_vec_read(cpu, in, 0, a, n, n == 16);
 	if (rc)
 		return rc;
 	if (in->op[1].kind == SOP_IMM) {
 		count = (uint64_t)in->op[1].val & 0xff;
 	} else {
-		rc = soft_vec_read(cpu, in, 1, c, 16, true);
+		rc = soft_vec_read(cpu, in, 1, c, n, n == 16);
 		if (rc)
 			return rc;
 		memcpy(&count, c, 8);
 	}
 	bool left = in->mnemonic == ZYDIS_MNEMONIC_PSLLW || in->mnemonic == ZYDIS_MNEMONIC_PSLLD ||
 		    in->mnemonic == ZYDIS_MNEMONIC_PSLLQ;
-	for (unsigned i = 0; i < 16 / w; i++) {
+	for (unsigned i = 0; i < n / w; i++) {
 		uint64_t x = soft_vget(a, i, w);
 		x = count >= w * 8 ? 0 : left ? x << count : x >> count;
 		soft_vput(a, i, w, x);
 	}
-	return soft_vec_write(cpu, in, a, 16, true, true);
+	return soft_vec_write(cpu, in, a, n, n == 16, true);
 }
 
 /* PSLLDQ/PSRLDQ: byte shifts of the whole register. */
 static int exec_pbyteshift(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t a[16], r[16] = { 0 };
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 0, a, 16, true);
 	if (rc)
@@ -167,7 +185,7 @@ static int exec_movhl(struct soft_cpu *cpu, const struct soft_insn *in)
 	uint8_t d[16], s[16];
 	unsigned m = in->mnemonic;
 	bool high = m == ZYDIS_MNEMONIC_MOVHPD || m == ZYDIS_MNEMONIC_MOVHPS;
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (rc)
 		return rc;
 	if (m == ZYDIS_MNEMONIC_MOVHLPS || m == ZYDIS_MNEMONIC_MOVLHPS) {
@@ -205,6 +223,7 @@ soft_handler soft_exec_sse_int_lookup(const struct soft_insn *in)
 	case ZYDIS_MNEMONIC_PMAXUB:
 		return exec_packed;
 	case ZYDIS_MNEMONIC_PSHUFD: case ZYDIS_MNEMONIC_PSHUFHW: case ZYDIS_MNEMONIC_PSHUFLW:
+	case ZYDIS_MNEMONIC_PSHUFW:
 		return exec_pshufd;
 	case ZYDIS_MNEMONIC_PUNPCKLBW: case ZYDIS_MNEMONIC_PUNPCKLWD: case ZYDIS_MNEMONIC_PUNPCKLDQ:
 	case ZYDIS_MNEMONIC_PUNPCKLQDQ: case ZYDIS_MNEMONIC_PUNPCKHBW:

@@ -3,8 +3,7 @@
  *   PACKSSWB PACKSSDW PACKUSWB, PADDSB/W PADDUSB/W PSUBSB/W PSUBUSB/W,
  *   PAVGB/W, PMAXSW PMINSW, PSRAW PSRAD (by xmm/m128 or imm8).
  *
- * The MMX-register forms of the same mnemonics give #UD: operand 0 is read
- * first, and an MMX register is not an operand soft_vec_read() knows. */
+ * The MMX-register forms work on 8 bytes (soft_vlen()). */
 #include <string.h>
 
 #include "accel/soft/cpu.h"
@@ -23,7 +22,8 @@ static int64_t clamp(int64_t v, int64_t lo, int64_t hi)
 static int exec_pack(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t a[16], b[16], r[16];
-	unsigned w = in->mnemonic == ZYDIS_MNEMONIC_PACKSSDW ? 4 : 2, n = 16 / w;
+	unsigned v = soft_vlen(in);
+	unsigned w = in->mnemonic == ZYDIS_MNEMONIC_PACKSSDW ? 4 : 2, n = v / w;
 	int64_t lo, hi;
 	switch (in->mnemonic) {
 	case ZYDIS_MNEMONIC_PACKSSWB: lo = INT8_MIN, hi = INT8_MAX; break;
@@ -39,7 +39,7 @@ static int exec_pack(struct soft_cpu *cpu, const struct soft_insn *in)
 		soft_vput(r, i, w / 2, (uint64_t)clamp(x, lo, hi));
 		soft_vput(r, i + n, w / 2, (uint64_t)clamp(y, lo, hi));
 	}
-	return soft_vec_write(cpu, in, r, 16, true, true);
+	return soft_vec_write(cpu, in, r, v, v == 16, true);
 }
 
 /* Saturating add/subtract, rounded unsigned average, signed word min/max. */
@@ -58,10 +58,11 @@ static int exec_sat(struct soft_cpu *cpu, const struct soft_insn *in)
 	}
 	int64_t smin = w == 1 ? INT8_MIN : INT16_MIN, smax = w == 1 ? INT8_MAX : INT16_MAX;
 	int64_t umax = w == 1 ? UINT8_MAX : UINT16_MAX;
+	unsigned v = soft_vlen(in);
 	int rc = soft_vec_read2(cpu, in, a, b);
 	if (rc)
 		return rc;
-	for (unsigned i = 0; i < 16 / w; i++) {
+	for (unsigned i = 0; i < v / w; i++) {
 		int64_t ux = (int64_t)soft_vget(a, i, w), uy = (int64_t)soft_vget(b, i, w);
 		int64_t sx = (int64_t)soft_sext((uint64_t)ux, w);
 		int64_t sy = (int64_t)soft_sext((uint64_t)uy, w);
@@ -91,7 +92,7 @@ static int exec_sat(struct soft_cpu *cpu, const struct soft_insn *in)
 		}
 		soft_vput(a, i, w, (uint64_t)z);
 	}
-	return soft_vec_write(cpu, in, a, 16, true, true);
+	return soft_vec_write(cpu, in, a, v, v == 16, true);
 }
 
 /* PSRAW/PSRAD: the count is imm8 or the low quadword of xmm/m128; counts
@@ -99,28 +100,28 @@ static int exec_sat(struct soft_cpu *cpu, const struct soft_insn *in)
 static int exec_psra(struct soft_cpu *cpu, const struct soft_insn *in)
 {
 	uint8_t a[16], c[16];
-	unsigned w = in->mnemonic == ZYDIS_MNEMONIC_PSRAW ? 2 : 4;
+	unsigned w = in->mnemonic == ZYDIS_MNEMONIC_PSRAW ? 2 : 4, v = soft_vlen(in);
 	uint64_t count;
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
-		rc = soft_vec_read(cpu, in, 0, a, 16, true);
+		rc = soft_vec_read(cpu, in, 0, a, v, v == 16);
 	if (rc)
 		return rc;
 	if (in->op[1].kind == SOP_IMM) {
 		count = (uint64_t)in->op[1].val & 0xff;
 	} else {
-		rc = soft_vec_read(cpu, in, 1, c, 16, true);
+		rc = soft_vec_read(cpu, in, 1, c, v, v == 16);
 		if (rc)
 			return rc;
 		memcpy(&count, c, 8);
 	}
 	if (count > w * 8 - 1)
 		count = w * 8 - 1;
-	for (unsigned i = 0; i < 16 / w; i++) {
+	for (unsigned i = 0; i < v / w; i++) {
 		int64_t x = (int64_t)soft_sext(soft_vget(a, i, w), w);
 		soft_vput(a, i, w, (uint64_t)(x >> count));
 	}
-	return soft_vec_write(cpu, in, a, 16, true, true);
+	return soft_vec_write(cpu, in, a, v, v == 16, true);
 }
 
 soft_handler soft_exec_sse_pack_lookup(const struct soft_insn *in)

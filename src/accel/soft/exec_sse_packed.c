@@ -3,7 +3,9 @@
  *   ADD/SUB/MUL/DIV/SQRT/MIN/MAX PS and PD, MIN/MAX SS and SD,
  *   CMPPS/CMPPD/CMPSS/CMPSD (predicates 0-7, imm8[2:0]; the legacy
  *   encodings ignore imm8[7:3]),
- *   CVTDQ2PD CVTDQ2PS CVTPD2DQ CVTTPD2DQ CVTPD2PS CVTPS2PD CVTPS2DQ CVTTPS2DQ.
+ *   CVTDQ2PD CVTDQ2PS CVTPD2DQ CVTTPD2DQ CVTPD2PS CVTPS2PD CVTPS2DQ CVTTPS2DQ,
+ *   and those between MMX registers and XMM: CVTPI2PS CVTPI2PD CVTPS2PI
+ *   CVTTPS2PI CVTPD2PI CVTTPD2PI.
  *
  * Each runs as the same host instruction under the guest's MXCSR controls
  * (sse_host.h): rounding, DAZ/FTZ, the flags, #XM before the destination
@@ -29,7 +31,8 @@ static unsigned src_len(unsigned m)
 	case ZYDIS_MNEMONIC_MINSS: case ZYDIS_MNEMONIC_MAXSS: case ZYDIS_MNEMONIC_CMPSS:
 		return 4;
 	case ZYDIS_MNEMONIC_MINSD: case ZYDIS_MNEMONIC_MAXSD: case ZYDIS_MNEMONIC_CMPSD:
-	case ZYDIS_MNEMONIC_CVTDQ2PD: case ZYDIS_MNEMONIC_CVTPS2PD:
+	case ZYDIS_MNEMONIC_CVTDQ2PD: case ZYDIS_MNEMONIC_CVTPS2PD: case ZYDIS_MNEMONIC_CVTPI2PS:
+	case ZYDIS_MNEMONIC_CVTPI2PD: case ZYDIS_MNEMONIC_CVTPS2PI: case ZYDIS_MNEMONIC_CVTTPS2PI:
 		return 8;
 	default:
 		return 16;
@@ -41,7 +44,7 @@ static int read_ops(struct soft_cpu *cpu, const struct soft_insn *in, soft_v128 
 		    soft_v128 *b)
 {
 	unsigned len = src_len(in->mnemonic);
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 0, (uint8_t *)a, 16, false);
 	if (!rc)
@@ -71,6 +74,16 @@ static int exec_fp2(struct soft_cpu *cpu, const struct soft_insn *in)
 	OP(CVTDQ2PD, "cvtdq2pd"); OP(CVTDQ2PS, "cvtdq2ps"); OP(CVTPD2DQ, "cvtpd2dq");
 	OP(CVTTPD2DQ, "cvttpd2dq"); OP(CVTPD2PS, "cvtpd2ps"); OP(CVTPS2PD, "cvtps2pd");
 	OP(CVTPS2DQ, "cvtps2dq"); OP(CVTTPS2DQ, "cvttps2dq");
+	/* The MMX forms: the same conversions on two elements (the source's
+	 * upper half reads as zeros, which convert exactly, without flags). */
+	OP(CVTPI2PD, "cvtdq2pd"); OP(CVTPS2PI, "cvtps2dq"); OP(CVTTPS2PI, "cvttps2dq");
+	OP(CVTPD2PI, "cvtpd2dq"); OP(CVTTPD2PI, "cvttpd2dq");
+	case ZYDIS_MNEMONIC_CVTPI2PS: { /* the destination's upper half stays */
+		soft_v128 t = { 0, 0 };
+		HOST_FP("cvtdq2ps", t, b, mx, after);
+		a[0] = t[0];
+		break;
+	}
 	default:
 		return soft_ud(cpu);
 	}
@@ -147,7 +160,9 @@ soft_handler soft_exec_sse_packed_lookup(const struct soft_insn *in)
 	case ZYDIS_MNEMONIC_MINSD: case ZYDIS_MNEMONIC_MAXSS: case ZYDIS_MNEMONIC_MAXSD:
 	case ZYDIS_MNEMONIC_CVTDQ2PD: case ZYDIS_MNEMONIC_CVTDQ2PS: case ZYDIS_MNEMONIC_CVTPD2DQ:
 	case ZYDIS_MNEMONIC_CVTTPD2DQ: case ZYDIS_MNEMONIC_CVTPD2PS: case ZYDIS_MNEMONIC_CVTPS2PD:
-	case ZYDIS_MNEMONIC_CVTPS2DQ: case ZYDIS_MNEMONIC_CVTTPS2DQ:
+	case ZYDIS_MNEMONIC_CVTPS2DQ: case ZYDIS_MNEMONIC_CVTTPS2DQ: case ZYDIS_MNEMONIC_CVTPI2PS:
+	case ZYDIS_MNEMONIC_CVTPI2PD: case ZYDIS_MNEMONIC_CVTPS2PI: case ZYDIS_MNEMONIC_CVTTPS2PI:
+	case ZYDIS_MNEMONIC_CVTPD2PI: case ZYDIS_MNEMONIC_CVTTPD2PI:
 		return exec_fp2;
 	case ZYDIS_MNEMONIC_CMPPS: case ZYDIS_MNEMONIC_CMPPD: case ZYDIS_MNEMONIC_CMPSS:
 		return exec_cmp;

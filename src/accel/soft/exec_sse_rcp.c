@@ -91,7 +91,7 @@ static int exec_rcp(struct soft_cpu *cpu, const struct soft_insn *in)
 	unsigned m = in->mnemonic;
 	bool scalar = m == ZYDIS_MNEMONIC_RCPSS || m == ZYDIS_MNEMONIC_RSQRTSS;
 	bool rsqrt = m == ZYDIS_MNEMONIC_RSQRTPS || m == ZYDIS_MNEMONIC_RSQRTSS;
-	int rc = soft_sse_check(cpu);
+	int rc = soft_sse_check(cpu, in);
 	if (!rc)
 		rc = soft_vec_read(cpu, in, 0, a, 16, false);
 	if (!rc)

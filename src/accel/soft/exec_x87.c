@@ -15,8 +15,8 @@
  * last one with a memory operand (x87.h); FNINIT and FNSAVE clear them.
  * Device-not-available rules (SDM Vol. 3A Table 2-2): an x87 instruction
  * with CR0.EM or CR0.TS is #NM; FWAIT is #NM with CR0.TS and CR0.MP; EMMS
- * is #UD with CR0.EM and #NM with CR0.TS. MMX instructions other than EMMS
- * are not implemented (#UD). */
+ * is #UD with CR0.EM and #NM with CR0.TS. The other MMX instructions are in
+ * exec_sse*.c (on mm registers: sse.h, soft_vlen()). */
 #include "accel/soft/cpu.h"
 #include "accel/soft/x87.h"
 
@@ -41,7 +41,11 @@ static int exec_x87_ctl(struct soft_cpu *cpu, const struct soft_insn *in)
 			return soft_raise(cpu, EXC_NM, false, 0);
 		if (soft_x87_pending(cpu))
 			return soft_raise(cpu, EXC_MF, false, 0);
-		cpu->ftw = 0; /* all registers empty (abridged tag word) */
+		/* All registers empty (abridged tag word), and TOP = 0: "each
+		 * time an MMX instruction is executed, the TOS value is set to
+		 * 000B" (SDM Vol. 3A §12.2), EMMS included. */
+		soft_x87_set_fsw(cpu, (uint16_t)(cpu->fsw & ~(7u << FSW_TOP_SHIFT)));
+		cpu->ftw = 0;
 		return SOFT_OK;
 	default:
 		break;
