@@ -10,6 +10,9 @@
 
 enum accel_choice { ACCEL_AUTO, ACCEL_KVM, ACCEL_SOFT };
 enum on_reset { ON_RESET_EXIT, ON_RESET_RESTART };
+/* Where the host terminal is joined: the 16550 UART (ttyS0) or a
+ * virtio-console port (hvc0; the UART stays, its output still shown). */
+enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
 /* One --disk: a raw image as a virtio-blk device (/dev/vda, vdb, ...). */
 struct disk_config {
@@ -19,12 +22,15 @@ struct disk_config {
 	const char *id;        /* serial for GET_ID; NULL: none */
 };
 
-#define CONFIG_MAX_VIRTIO 8    /* virtio-mmio windows (and GSIs 16..23) */
+#define CONFIG_MAX_VIRTIO 8    /* virtio-mmio windows (and GSIs 16..23): disks,
+				* rng and the virtio console together */
 
 struct vm_config {
 	const char *kernel;     /* bzImage or ELF64; NULL: the guest kit's default */
 	const char *initrd;     /* may be NULL */
-	const char *cmdline;    /* kernel command line; NULL: default */
+	const char *cmdline;    /* kernel command line as the guest gets it (with
+				 * what --console virtio and --root add); NULL:
+				 * empty */
 	unsigned cpus;          /* 1..CONFIG_MAX_CPUS */
 	uint64_t memory;        /* bytes */
 	enum accel_choice accel;
@@ -40,6 +46,8 @@ struct vm_config {
 	bool gdb_wait;          /* --gdb-wait: vCPUs wait for the debugger */
 	const char *trace;      /* --trace FILE, NULL: none */
 	uint64_t trace_size;    /* its bound in bytes */
+	enum console_kind console;
+	const char *root;       /* --root DEV (already in cmdline); NULL: none */
 };
 
 #define CONFIG_MAX_CPUS 64

@@ -87,13 +87,22 @@ static void console_set_input_watch(struct console *c)
 	(void)eventloop_mod(c->loop, c->in_fd, c->in_blocked ? 0 : EPOLLIN);
 }
 
-/* Push pending input into the UART. */
+/* Give input to the guest: the virtio-console port if there is one, else the
+ * UART. Both take only what the guest has room for. */
+static size_t console_rx_push(struct console *c, const uint8_t *p, size_t n)
+{
+	if (c->vcon)
+		return virtio_console_rx_push(c->vcon, p, n);
+	return uart16550_rx_push(c->uart, p, n);
+}
+
+/* Push pending input into the guest. */
 static void console_push(struct console *c)
 {
-	if (!c->uart)
+	if (!c->uart && !c->vcon)
 		return;
 	while (c->pending_len) {
-		size_t n = uart16550_rx_push(c->uart, c->pending + c->pending_off, c->pending_len);
+		size_t n = console_rx_push(c, c->pending + c->pending_off, c->pending_len);
 		c->pending_off += n;
 		c->pending_len -= n;
 		if (n == 0)
@@ -138,7 +147,7 @@ static void console_read(struct console *c)
 /* Regular files cannot be polled: read them whenever the UART has room. */
 static void console_feed_file(struct console *c)
 {
-	while (!c->in_pollable && !c->in_eof && !c->in_blocked && c->uart)
+	while (!c->in_pollable && !c->in_eof && !c->in_blocked && (c->uart || c->vcon))
 		console_read(c);
 }
 
@@ -176,12 +185,15 @@ static void console_write_all(int fd, const uint8_t *p, size_t n)
 
 void console_flush(struct console *c)
 {
-	if (!c->uart)
-		return;
 	uint8_t buf[4096];
 	size_t n;
-	while ((n = uart16550_tx_drain(c->uart, buf, sizeof(buf))) > 0)
-		console_write_all(c->out_fd, buf, n);
+	if (c->uart)
+		while ((n = uart16550_tx_drain(c->uart, buf, sizeof(buf))) > 0)
+			console_write_all(c->out_fd, buf, n);
+	/* Each drain lets the port take more of the guest's queued output. */
+	if (c->vcon)
+		while ((n = virtio_console_tx_drain(c->vcon, buf, sizeof(buf))) > 0)
+			console_write_all(c->out_fd, buf, n);
 }
 
 static void console_on_output(void *opaque, uint32_t events)
@@ -193,7 +205,8 @@ static void console_on_output(void *opaque, uint32_t events)
 	console_flush(c);
 }
 
-/* UART host callbacks: vCPU threads; only an eventfd write, never a block. */
+/* UART and virtio-console host callbacks: vCPU threads (and the port's, with
+ * its lock held); only an eventfd write, never a block. */
 static void console_tx_notify(void *opaque)
 {
 	struct console *c = opaque;
@@ -219,6 +232,9 @@ int console_init(struct console *c, struct eventloop *loop, const char *serial_i
 	c->out_fd = STDOUT_FILENO;
 	c->host_ops = (struct uart_host_ops){ .tx_notify = console_tx_notify,
 					      .rx_space = console_rx_space, .opaque = c };
+	c->vcon_ops = (struct virtio_console_host_ops){ .tx_notify = console_tx_notify,
+							.rx_space = console_rx_space,
+							.opaque = c };
 	if (serial_in) {
 		c->in_fd = open(serial_in, O_RDONLY | O_CLOEXEC);
 		if (c->in_fd < 0) {
@@ -262,10 +278,11 @@ int console_init(struct console *c, struct eventloop *loop, const char *serial_i
 	return 0;
 }
 
-int console_attach(struct console *c, struct vm *vm, struct device *uart)
+int console_attach(struct console *c, struct vm *vm, struct device *uart, struct device *vcon)
 {
 	c->vm = vm;
 	c->uart = uart;
+	c->vcon = vcon;
 	console_push(c);
 	console_feed_file(c);
 	console_set_input_watch(c);
@@ -277,6 +294,7 @@ void console_detach(struct console *c)
 	console_flush(c);
 	c->vm = NULL;
 	c->uart = NULL;
+	c->vcon = NULL;
 }
 
 void console_destroy(struct console *c)

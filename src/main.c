@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmdline.h"
 #include "config.h"
 #include "gdbstub.h"
 #include "log.h"
@@ -38,12 +39,18 @@ static const char usage_run[] =
 	"  --accel auto|kvm|soft  CPU back end (default auto: kvm only where it runs\n"
 	"                       the guest natively, else soft)\n"
 	"  --on-reset exit|restart  what a guest reset does (default exit)\n"
-	"  --serial-in FILE     feed the serial console from FILE instead of stdin\n"
+	"  --serial-in FILE     feed the console from FILE instead of stdin\n"
+	"  --console serial|virtio  where this terminal is joined: the 16550 UART\n"
+	"                       (ttyS0, default) or a virtio-console port (hvc0;\n"
+	"                       adds console=hvc0 to a command line without console=;\n"
+	"                       the UART's output is still shown)\n"
 	"  --disk path=IMG[,readonly=on][,cache=writeback|none|unsafe][,id=NAME]\n"
 	"                       a raw disk image as virtio-blk (/dev/vda, vdb, ...;\n"
 	"                       repeatable); cache=writeback flushes on the guest's\n"
 	"                       FLUSH, none uses O_DIRECT, unsafe never flushes\n"
 	"  --rng                a virtio-rng device fed by the host's getrandom()\n"
+	"  --root DEV           the guest's root file system is on DEV (e.g. /dev/vda,\n"
+	"                       the first --disk): adds root=DEV rootwait rw\n"
 	"  --log-unclaimed      log port and MMIO accesses no device claims (guests\n"
 	"                       probe for absent hardware: off by default)\n"
 	"  --gdb tcp:HOST:PORT  a gdb stub there (gdb: target remote HOST:PORT)\n"
@@ -54,7 +61,7 @@ static const char usage_run[] =
 	"  --dry-run            check everything and build the VM (load the kernel,\n"
 	"                       initrd and tables), then exit 0 without running it\n"
 	"\n"
-	"The guest's serial console is this terminal. Ctrl-A x quits, Ctrl-A h help.\n"
+	"The guest's console is this terminal. Ctrl-A x quits, Ctrl-A h help.\n"
 	"\n"
 	"Exit status: 0 guest powered off, reset, Ctrl-A x or gdb kill; 2 bad usage or input;\n"
 	"4 guest crashed (triple fault, emulation failure: registers on stderr);\n"
@@ -102,7 +109,7 @@ static uint64_t host_ram(void)
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_ACCEL,
        OPT_ON_RESET, OPT_SERIAL_IN, OPT_DRY_RUN, OPT_LOG_UNCLAIMED, OPT_DISK, OPT_RNG,
-       OPT_GDB, OPT_GDB_WAIT, OPT_TRACE, OPT_HELP };
+       OPT_GDB, OPT_GDB_WAIT, OPT_TRACE, OPT_CONSOLE, OPT_ROOT, OPT_HELP };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, 0, OPT_KERNEL },
@@ -120,6 +127,8 @@ static const struct option run_options[] = {
 	{ "gdb", required_argument, 0, OPT_GDB },
 	{ "gdb-wait", no_argument, 0, OPT_GDB_WAIT },
 	{ "trace", required_argument, 0, OPT_TRACE },
+	{ "console", required_argument, 0, OPT_CONSOLE },
+	{ "root", required_argument, 0, OPT_ROOT },
 	{ "help", no_argument, 0, OPT_HELP },
 	{ 0, 0, 0, 0 },
 };
@@ -185,6 +194,65 @@ static void parse_disk(struct vm_config *cfg, char *arg)
 	cfg->nr_disks++;
 }
 
+/* --root DEV: a device node path as the kernel's root= and the guest kit's
+ * /init take it, /dev/NAME with a plain name (letters, digits, '_', '-',
+ * '.', '/' for /dev/disk/by-... links; no "..", no spaces). */
+static void check_root_dev(const char *dev)
+{
+	const char *name = dev + 5;
+
+	if (strncmp(dev, "/dev/", 5) || !*name)
+		die_usage("--root %s: give the device the root file system is on, such as "
+			  "/dev/vda (the first --disk)", dev);
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("_-./:", *p)))
+			die_usage("--root %s: '%c' has no place in a device name; give e.g. /dev/vda",
+				  dev, *p);
+	if (strstr(name, "..") || strlen(dev) > 128)
+		die_usage("--root %s: give a plain device path such as /dev/vda", dev);
+}
+
+/* The command line the guest gets: the user's, or the guest kit's default,
+ * plus what --console virtio and --root imply, before any " -- ". */
+static void build_cmdline(struct vm_config *cfg)
+{
+	/* Static: the configuration refers to it for the whole run. */
+	static char line[4096];
+	char extra[512] = "";
+	const char *base = cfg->cmdline;
+
+	if (!base && cfg->kernel_is_default)
+		base = cfg->console == CONSOLE_SERIAL ? "console=ttyS0 panic=-1" : "panic=-1";
+	if (cfg->console == CONSOLE_VIRTIO && !cmdline_has_param(base, "console")) {
+		/* hvc0 exists only once the guest loads virtio_console; until
+		 * then the kernel's messages go to the UART through earlycon,
+		 * which the kernel retires when hvc0 registers (without
+		 * replaying the log twice), so a panic before that is seen. */
+		if (!cmdline_has_param(base, "earlycon"))
+			strcat(extra, "earlycon=uart8250,io,0x3f8,115200 ");
+		strcat(extra, "console=hvc0");
+	}
+	if (cfg->root) {
+		if (cmdline_has_param(base, "root"))
+			die_usage("--root %s: the --cmdline already has a root= parameter; give "
+				  "only one of them", cfg->root);
+		/* rootwait: virtio devices may show up after the kernel looks;
+		 * rw unless the user's line says ro. (The guest kit's /init
+		 * reads the same parameters when it mounts the root itself.) */
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "%sroot=%s rootwait%s",
+			 extra[0] ? " " : "", cfg->root, cmdline_has_param(base, "ro") ? "" : " rw");
+	}
+	if (!extra[0]) {
+		cfg->cmdline = base;
+		return;
+	}
+	if (cmdline_add(base, extra, line, sizeof(line)))
+		die_usage("--cmdline: too long once '%s' is added (at most %zu bytes)", extra,
+			  sizeof(line) - 1);
+	cfg->cmdline = line;
+}
+
 static void parse_run(int argc, char **argv, struct vm_config *cfg)
 {
 	*cfg = (struct vm_config){ .cpus = 1, .memory = CONFIG_DEFAULT_MEMORY,
@@ -231,6 +299,18 @@ static void parse_run(int argc, char **argv, struct vm_config *cfg)
 				die_usage("%s", err);
 			break;
 		}
+		case OPT_CONSOLE:
+			if (!strcmp(optarg, "serial"))
+				cfg->console = CONSOLE_SERIAL;
+			else if (!strcmp(optarg, "virtio"))
+				cfg->console = CONSOLE_VIRTIO;
+			else
+				die_usage("--console %s: choose serial or virtio", optarg);
+			break;
+		case OPT_ROOT:
+			check_root_dev(optarg);
+			cfg->root = optarg;
+			break;
 		case OPT_CPUS: {
 			char *end;
 			errno = 0;
@@ -298,9 +378,15 @@ static void parse_run(int argc, char **argv, struct vm_config *cfg)
 					  "guestkit'", initrd[0] ? initrd : "initrd.img");
 			cfg->initrd = initrd;
 		}
-		if (!cfg->cmdline)
-			cfg->cmdline = "console=ttyS0 panic=-1";
 	}
+	if (cfg->root && cfg->nr_disks == 0)
+		die_usage("--root %s: no --disk given for the root file system to be on; add "
+			  "--disk path=IMG", cfg->root);
+	if (cfg->nr_disks + (cfg->rng ? 1 : 0) + (cfg->console == CONSOLE_VIRTIO ? 1 : 0) >
+	    CONFIG_MAX_VIRTIO)
+		die_usage("--console virtio: at most %d virtio devices (--disk, --rng and "
+			  "--console virtio together)", CONFIG_MAX_VIRTIO);
+	build_cmdline(cfg);
 	check_readable_file("--kernel", cfg->kernel);
 	if (cfg->initrd)
 		check_readable_file("--initrd", cfg->initrd);

@@ -176,7 +176,8 @@ int isola_run(const struct vm_config *cfg)
 			break;
 		}
 		rs.vm = vm;
-		struct vm_host host = { .console = &con.host_ops, .loop = loop };
+		struct vm_host host = { .console = &con.host_ops, .vcon = &con.vcon_ops,
+					.loop = loop };
 		if (vm_build(vm, cfg, ops, &host, err, sizeof(err), &status)) {
 			console_restore();
 			log_msg("%s", err);
@@ -197,7 +198,7 @@ int isola_run(const struct vm_config *cfg)
 			status = EXIT_OK;
 			break;
 		}
-		console_attach(&con, vm, vm->uart);
+		console_attach(&con, vm, vm->uart, vm->vcon);
 		int rc = 0;
 		for (unsigned i = 0; trace && i < cfg->cpus && !rc; i++)
 			rc = ops->set_trace(vm->vcpus[i].vcpu, trace);

@@ -18,6 +18,7 @@
 #include "devices/rtc.h"
 #include "devices/uart16550.h"
 #include "virtio/blk.h"
+#include "virtio/console.h"
 #include "virtio/mmio.h"
 #include "virtio/rng.h"
 #include "log.h"
@@ -306,9 +307,11 @@ static void vm_virtio_eventfds(struct vm *vm, struct virtio_dev *vdev, unsigned 
 }
 
 /* The virtio devices the user asked for: disks (/dev/vda, vdb, ... in
- * order), then the entropy source. Errors in the user's images (missing,
- * locked, given twice...) come back with *user_error set. */
-static int vm_attach_virtio(struct vm *vm, char *err, size_t errlen, bool *user_error)
+ * order), then the entropy source, then the console port. Errors in the
+ * user's images (missing, locked, given twice...) come back with *user_error
+ * set. */
+static int vm_attach_virtio(struct vm *vm, const struct vm_host *host, char *err, size_t errlen,
+			    bool *user_error)
 {
 	int rc;
 	for (unsigned i = 0; i < vm->cfg.nr_disks; i++) {
@@ -342,6 +345,16 @@ static int vm_attach_virtio(struct vm *vm, char *err, size_t errlen, bool *user_
 			return rc;
 		}
 		vm_virtio_eventfds(vm, vdev, p.gsi);
+		vm->nr_virtio++;
+	}
+	if (vm->cfg.console == CONSOLE_VIRTIO) {
+		struct virtio_mmio_params p = vm_next_virtio(vm);
+		rc = virtio_console_attach(vm, &p, host->vcon, &vm->vcon);
+		if (rc) {
+			snprintf(err, errlen, "--console virtio: creating the virtio-console "
+				 "device failed: %s", strerror(-rc));
+			return rc;
+		}
 		vm->nr_virtio++;
 	}
 	return 0;
@@ -388,7 +401,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops 
 	if (rc)
 		return rc;
 	bool user_error = false;
-	rc = vm_attach_virtio(vm, err, errlen, &user_error);
+	rc = vm_attach_virtio(vm, host, err, errlen, &user_error);
 	if (rc) {
 		if (user_error)
 			*status = EXIT_USAGE;

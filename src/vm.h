@@ -65,6 +65,7 @@ struct vm {
 	_Atomic int stop_status;      /* exit status to use */
 	_Atomic bool reset_pending;   /* a reset was requested and will restart */
 	struct device *uart;          /* the console UART, for the event loop */
+	struct device *vcon;          /* the virtio-console port (--console virtio) */
 	struct block_registry disks;  /* open images: the same one twice is refused */
 	struct acpi_virtio_mmio virtio[CONFIG_MAX_VIRTIO]; /* for the DSDT */
 	unsigned nr_virtio;
@@ -109,10 +110,13 @@ void vm_add_device(struct vm *vm, struct device *dev);
  * -errno with one line in err and the exit status to use in *status (2 when
  * the user's input is at fault). On failure call vm_destroy. */
 struct uart_host_ops;
-/* What the host side gives a VM: the console the UART talks to and the event
- * loop devices put their timers and host I/O on. */
+struct virtio_console_host_ops;
+/* What the host side gives a VM: the console the UART (and the virtio
+ * console port) talk to and the event loop devices put their timers and host
+ * I/O on. */
 struct vm_host {
 	const struct uart_host_ops *console;
+	const struct virtio_console_host_ops *vcon;
 	struct eventloop *loop;
 };
 int vm_build(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *ops,

@@ -4,7 +4,7 @@
 #
 #   make fuzz                 build every harness
 #   make fuzz-virtq           run the virtqueue harness for FUZZ_SECONDS (a night: 28800)
-#   make fuzz-blk, fuzz-rng, fuzz-virtio-mmio   likewise for the others
+#   make fuzz-blk, fuzz-rng, fuzz-virtio-mmio, fuzz-virtio-console   likewise for the others
 #   make fuzz-smoke           a short run of each (CI): FUZZ_SMOKE_SECONDS (60 s) for the
 #                             transport harnesses, FUZZ_SMOKE_DEVICE_SECONDS (45 s) for
 #                             the device ones
@@ -21,7 +21,7 @@ FUZZ_SMOKE_DEVICE_SECONDS ?= 45
 FUZZ_CFLAGS        := -std=gnu11 -g -O1 -fno-omit-frame-pointer \
                       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                       -Isrc -D_GNU_SOURCE
-FUZZ_HARNESSES     := virtq virtio_mmio blk rng
+FUZZ_HARNESSES     := virtq virtio_mmio blk rng virtio_console
 
 FUZZ_virtq_SRCS       := tests/fuzz/fuzz_virtq.c src/virtio/queue.c src/memory.c src/log.c
 FUZZ_virtio_mmio_SRCS := tests/fuzz/fuzz_virtio_mmio.c src/virtio/mmio.c src/virtio/virtio.c \
@@ -34,7 +34,10 @@ FUZZ_blk_SRCS         := tests/fuzz/fuzz_blk.c src/virtio/blk.c src/backends/blo
                          src/backends/block_worker.c $(FUZZ_VIRTIO_SRCS)
 FUZZ_rng_SRCS         := tests/fuzz/fuzz_rng.c src/virtio/rng.c $(FUZZ_VIRTIO_SRCS)
 
-.PHONY: fuzz fuzz-virtq fuzz-virtio-mmio fuzz-blk fuzz-rng fuzz-smoke
+FUZZ_virtio_console_SRCS := tests/fuzz/fuzz_virtio_console.c src/virtio/console.c \
+                         $(FUZZ_VIRTIO_SRCS)
+
+.PHONY: fuzz fuzz-virtq fuzz-virtio-mmio fuzz-blk fuzz-rng fuzz-virtio-console fuzz-smoke
 
 $(FUZZ_BUILD)/fuzz_virtq: $(FUZZ_virtq_SRCS) $(wildcard src/virtio/*.h) src/memory.h
 	@mkdir -p $(dir $@)
@@ -53,6 +56,10 @@ $(FUZZ_BUILD)/fuzz_rng: $(FUZZ_rng_SRCS) tests/fuzz/fuzz_driver.h $(wildcard src
                         src/memory.h
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_rng_SRCS) -lpthread
+
+$(FUZZ_BUILD)/fuzz_virtio_console: $(FUZZ_virtio_console_SRCS) $(wildcard src/virtio/*.h) src/memory.h
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_virtio_console_SRCS) -lpthread
 
 fuzz: $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/fuzz_%)
 
@@ -75,8 +82,12 @@ fuzz-blk: $(FUZZ_BUILD)/fuzz_blk
 fuzz-rng: $(FUZZ_BUILD)/fuzz_rng
 	$(call fuzz_run,rng,$(FUZZ_SECONDS))
 
+fuzz-virtio-console: $(FUZZ_BUILD)/fuzz_virtio_console
+	$(call fuzz_run,virtio_console,$(FUZZ_SECONDS))
+
 fuzz-smoke: fuzz
 	$(call fuzz_run,virtq,$(FUZZ_SMOKE_SECONDS))
 	$(call fuzz_run,virtio_mmio,$(FUZZ_SMOKE_SECONDS))
 	$(call fuzz_run,blk,$(FUZZ_SMOKE_DEVICE_SECONDS))
 	$(call fuzz_run,rng,$(FUZZ_SMOKE_DEVICE_SECONDS))
+	$(call fuzz_run,virtio_console,$(FUZZ_SMOKE_DEVICE_SECONDS))

@@ -61,9 +61,10 @@ case_spec() {
 	rtc)       G_ARGS=(--cmdline "host_time=$(date -u +%s)"); G_TIMEOUT=90 ;;
 	hostile)   G_TIMEOUT=300 ;;  # ~40 s on kvm over PVM here
 	hostile_irqchip) ;;
-	virtio_hostile)  # two disks (one read-only) and an entropy source to abuse
+	virtio_hostile)  # two disks (one read-only), an entropy source and a console port to abuse
 		truncate -s 1M "$TMP/vh-a.img" "$TMP/vh-b.img"
-		G_ARGS=(--disk "path=$TMP/vh-a.img" --disk "path=$TMP/vh-b.img,readonly=on" --rng) ;;
+		G_ARGS=(--disk "path=$TMP/vh-a.img" --disk "path=$TMP/vh-b.img,readonly=on" --rng
+			--console virtio) ;;
 	acpi)      # ends in the S5 power-off its tables describe
 		G_ARGS=(--cmdline expect_cpus=1)
 		G_STATUS=0 G_PASSLINE= G_STDOUT_RE='^ACPI tables valid; powering off' ;;

@@ -59,6 +59,17 @@ expect_usage memory-unaligned "--memory: must be a multiple of 4 KiB" "$ISOLA" r
 expect_usage accel-unknown "--accel fast: choose auto, kvm or soft" "$ISOLA" run --kernel /etc/hostname --accel fast
 expect_usage on-reset-unknown "--on-reset reboot: choose exit or restart" "$ISOLA" run --kernel /etc/hostname --on-reset reboot
 
+expect_usage console-unknown "--console usb: choose serial or virtio" "$ISOLA" run --kernel /etc/hostname --console usb
+# --root: needs a disk to be on and a device path; one root= only.
+expect_usage root-without-disk "--root /dev/vda: no --disk given" "$ISOLA" run --kernel /etc/hostname --root /dev/vda
+expect_usage root-not-a-device "--root vda: give the device" "$ISOLA" run --kernel /etc/hostname --root vda --disk x.img
+expect_usage root-empty-device "--root /dev/: give the device" "$ISOLA" run --kernel /etc/hostname --root /dev/ --disk x.img
+expect_usage root-bad-char "--root /dev/vda;ls: ';' has no place" "$ISOLA" run --kernel /etc/hostname --root '/dev/vda;ls' --disk x.img
+expect_usage root-dotdot "--root /dev/../etc: give a plain device path" "$ISOLA" run --kernel /etc/hostname --root /dev/../etc --disk x.img
+expect_usage root-twice "--root /dev/vda: the --cmdline already has a root=" "$ISOLA" run --kernel /etc/hostname --cmdline "quiet root=/dev/vdb" --root /dev/vda --disk x.img
+expect_usage virtio-too-many "at most 8 virtio devices" "$ISOLA" run --kernel /etc/hostname --console virtio \
+	--disk a --disk b --disk c --disk d --disk e --disk f --disk g --disk h
+
 # --disk: every bad image gets one line and status 2 (--dry-run opens the
 # images like a real start, without running the guest).
 if [ -f "$KERNEL" ]; then

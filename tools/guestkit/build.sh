@@ -15,6 +15,7 @@ export LC_ALL=C
 KIT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD_SCRIPT="$KIT_DIR/build.sh"
 INIT_SCRIPT="$KIT_DIR/init.sh"
+TREE_SCRIPT="$KIT_DIR/busybox-tree.sh"
 
 KERNEL_META=linux-image-cloud-amd64
 BUSYBOX_PKG=busybox-static
@@ -49,7 +50,7 @@ OUT=$(cd "$1" && pwd)
 if [ -z "${GUESTKIT_FORCE:-}" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ]; then
 	uptodate=1
 	for out in "$OUT/vmlinuz" "$OUT/initrd.img"; do
-		for src in "$BUILD_SCRIPT" "$INIT_SCRIPT"; do
+		for src in "$BUILD_SCRIPT" "$INIT_SCRIPT" "$TREE_SCRIPT"; do
 			[ "$out" -nt "$src" ] || uptodate=0
 		done
 	done
@@ -64,6 +65,7 @@ for tool in apt-get apt-cache dpkg dpkg-deb cpio gzip objcopy find awk sed cksum
 	command -v "$tool" >/dev/null || die "'$tool' is missing; install the packages in tools/guestkit/packages.txt"
 done
 [ -r "$INIT_SCRIPT" ] || die "$INIT_SCRIPT is missing"
+[ -x "$TREE_SCRIPT" ] || die "$TREE_SCRIPT is missing or not executable"
 
 # --- 1. download ----------------------------------------------------------------------
 APT_UPDATED=0
@@ -318,36 +320,10 @@ cp "$KMOD/modules.builtin" "$STAGE/lib/modules/$KREL/" 2>/dev/null || true
 
 # --- 5. initramfs tree ----------------------------------------------------------------
 STEP=initramfs
-mkdir -p "$STAGE"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,mnt,etc}
-cp "$BUSYBOX" "$STAGE/bin/busybox"
-# One symlink per applet, where busybox itself says it belongs (bin/sh, sbin/insmod, ...).
-"$STAGE/bin/busybox" --list-full > "$OUT/applets.txt" ||
+"$BUSYBOX" --list-full > "$OUT/applets.txt" ||
 	die "cannot run the downloaded busybox to list its applets (host not x86-64?)"
-napplets=0
-while read -r path; do
-	[ -n "$path" ] && [ "$path" != bin/busybox ] || continue
-	[ -e "$STAGE/$path" ] || [ -L "$STAGE/$path" ] && continue
-	case "$path" in */*) [ -d "$STAGE/${path%/*}" ] || mkdir -p "$STAGE/${path%/*}" ;; esac
-	ln -s /bin/busybox "$STAGE/$path"
-	napplets=$((napplets + 1))
-done < "$OUT/applets.txt"
-for need in sh mount insmod setsid cttyhack base64 poweroff reboot; do
-	grep -q "/$need\$" "$OUT/applets.txt" || die "busybox lacks the '$need' applet /init needs"
-done
-
-cp "$INIT_SCRIPT" "$STAGE/init"
-chmod 0755 "$STAGE/init"
-echo "isola" > "$STAGE/etc/hostname"
-printf 'root:x:0:0:root:/root:/bin/sh\n' > "$STAGE/etc/passwd"
-printf 'root:x:0:\ntty:x:5:\n' > "$STAGE/etc/group"
-# Read by the interactive shell (ENV): busybox's poweroff/reboot/halt only signal PID 1,
-# which is /init waiting for this shell, so make them act at once.
-cat > "$STAGE/etc/isola/shrc" <<'EOF'
-PS1='isola:\w# '
-poweroff() { command poweroff -f "$@"; }
-reboot() { command reboot -f "$@"; }
-halt() { command halt -f "$@"; }
-EOF
+# busybox, its applet links, /init, /etc: shared with tools/mkroot.sh's root images.
+napplets=$("$TREE_SCRIPT" "$BUSYBOX" "$STAGE" /init) || die "$TREE_SCRIPT failed (see above)"
 
 # --- 6. cpio --------------------------------------------------------------------------
 STEP=cpio
