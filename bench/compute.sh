@@ -208,7 +208,7 @@ rratio() {
 		END {
 			if (!n) { print "nan"; exit }
 			m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-			printf "%6.1f  [%.1f..%.1f]", m, v[1], v[n]
+			printf "%6.2f  [%.2f..%.2f]", m, v[1], v[n]
 		}'
 }
 sec() { stats "$1" | awk '{ printf "%7.3f s [%.3f..%.3f]", $1 / 1e6, $2 / 1e6, $3 / 1e6 }'; }

@@ -216,6 +216,35 @@ TEST(soft_decode_cache_self_modifying_code)
 	tenv_destroy(&t);
 }
 
+/* A store into the very next instruction, both already decoded and linked
+ * in the current page generation: the run loop's fast path (exec.c:
+ * run_fast) must see the page change and not run the old decode. Passes 1
+ * and 2 store CL to a data page (so the page stays as decoded); from pass 3
+ * on the same store writes CL into the immediate of the MOV after it. */
+TEST(soft_decode_cache_store_into_next_insn)
+{
+	struct tenv t;
+	CHECK(tenv_init(&t) == 0);
+	static const uint8_t code[] = {
+		0xbb, 0x00, 0x00, 0x04, 0x00, /* 00: mov ebx, 0x40000 (data) */
+		0x31, 0xc9,                   /* 05: xor ecx, ecx */
+		0xff, 0xc1,                   /* 07: inc ecx */
+		0x83, 0xf9, 0x03,             /* 09: cmp ecx, 3 */
+		0x75, 0x05,                   /* 0c: jne 0x13 */
+		0xbb, 0x16, 0x00, 0x01, 0x00, /* 0e: mov ebx, TEST_CODE + 0x16 */
+		0x88, 0x0b,                   /* 13: mov [rbx], cl */
+		0xb8, 0x00, 0x00, 0x00, 0x00, /* 15: mov eax, imm32 (imm at 0x16) */
+		0x83, 0xf9, 0x04,             /* 1a: cmp ecx, 4 */
+		0x75, 0xe8,                   /* 1d: jne 0x07 */
+		0xf4,                         /* 1f: hlt */
+	};
+	CHECK_EQ(TEST_CODE, 0x10000ull);
+	CHECK_EQ(tenv_exec(&t, code, sizeof(code)), VCPU_EXIT_HALT);
+	CHECK_EQ(t.cpu->gpr[X86_RCX], 4);
+	CHECK_EQ(t.cpu->gpr[X86_RAX], 4);
+	tenv_destroy(&t);
+}
+
 #endif /* HAVE_ZYDIS */
 
 #ifdef HAVE_ZYDIS
