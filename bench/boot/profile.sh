@@ -73,7 +73,7 @@ P="perf report -i $BO/perf.data --stdio --no-children --percent-limit"
 			g = "memory access path (segment, MMU/TLB, guest memory)"
 		  else if (sym ~ /^(soft_op_read_any|soft_op_write_any|rmw_op|write_result|soft_reg_)/)
 			g = "generic operand access (soft_op_*_any, rmw_op0)"
-		  else if (sym ~ /^(exec_|f_|branch_to|near_target|soft_exec_|alu)/)
+		  else if (sym ~ /^(exec_|f_|fx_|branch_to|near_target|soft_exec_|alu)/)
 			g = "instruction handlers (exec_*.c)"
 		  sum[g] += pct }
 		END { for (g in sum) printf "%8.2f%%  %s\n", sum[g], g }' | sort -rn
