@@ -5,8 +5,8 @@
  * size, which segment, locked or not, and compute flags through out-of-line
  * helpers for any size. Most instructions a 64-bit kernel or program runs are
  * a handful of forms: MOV, MOVZX and LEA with general registers, the ALU
- * group with a 32/64-bit register destination, Jcc, PUSH/POP of a register,
- * near CALL/RET. decode.c asks soft_exec_fast_lookup() after the general
+ * group and SHL/SHR/SAR with a 32/64-bit register destination, Jcc,
+ * PUSH/POP of a register, near CALL/RET. decode.c asks soft_exec_fast_lookup() after the general
  * lookup; for a form it knows (checked once, at decode time) it gets a
  * handler that does only that form, with flags computed inline, and with a
  * data access that tries the TLB inline before it falls back to the general
@@ -311,6 +311,63 @@ static int fx_dec(struct soft_cpu *cpu, const struct soft_insn *in)
 	return SOFT_OK;
 }
 
+/* ---- shifts: SHL/SHR/SAR of a 32/64-bit register by imm8 or CL ---- */
+
+/* As exec_shift.c: the count masked to 5 (6) bits; a zero count changes
+ * nothing but the zero-extension of a 32-bit destination; AF cleared; OF
+ * from the count-1 formula for every count (SAR: 0). */
+enum { S_SHL, S_SHR, S_SAR };
+
+static inline int fx_shift(struct soft_cpu *cpu, const struct soft_insn *in, int kind,
+			   uint64_t c)
+{
+	unsigned size = in->op[0].size, bits = size * 8, d = in->op[0].reg;
+	uint64_t m = soft_mask(size), a = cpu->gpr[d] & m, msb = 1ull << (bits - 1), res;
+	bool cf, of;
+
+	c &= size == 8 ? 0x3f : 0x1f;
+	if (!c) {
+		fx_set(cpu, d, size, cpu->gpr[d]);
+		return SOFT_OK;
+	}
+	switch (kind) {
+	case S_SHL:
+		res = (a << c) & m;
+		cf = (a >> (bits - c)) & 1;
+		of = !!(res & msb) != cf;
+		break;
+	case S_SHR:
+		res = a >> c;
+		cf = (a >> (c - 1)) & 1;
+		of = !!(res & msb) != !!((a >> (c - 1)) & msb);
+		break;
+	default: {
+		int64_t sa = (int64_t)soft_sext(a, size);
+		res = (uint64_t)(sa >> c) & m;
+		cf = (sa >> (c - 1)) & 1;
+		of = false;
+		break;
+	}
+	}
+	cpu->rflags = (cpu->rflags & ~FL_ARITH) | (cf ? FL_CF : 0) | (of ? FL_OF : 0) |
+		      fx_szp(res, size);
+	fx_set(cpu, d, size, res);
+	return SOFT_OK;
+}
+
+#define FX_SHIFT(name, kind)                                                               \
+	static int fx_##name##_ri(struct soft_cpu *cpu, const struct soft_insn *in)        \
+	{                                                                                  \
+		return fx_shift(cpu, in, kind, (uint64_t)in->op[1].val);                   \
+	}                                                                                  \
+	static int fx_##name##_rcl(struct soft_cpu *cpu, const struct soft_insn *in)       \
+	{                                                                                  \
+		return fx_shift(cpu, in, kind, cpu->gpr[X86_RCX] & 0xff);                  \
+	}
+FX_SHIFT(shl, S_SHL)
+FX_SHIFT(shr, S_SHR)
+FX_SHIFT(sar, S_SAR)
+
 /* ---- conditions ---- */
 
 static int fx_jcc(struct soft_cpu *cpu, const struct soft_insn *in)
@@ -430,6 +487,18 @@ static bool imm(const struct soft_operand *o)
 		return NULL;                                                               \
 	} while (0)
 
+/* A shift of a 32/64-bit register by an immediate or by CL. */
+#define PICKSH(name)                                                                       \
+	do {                                                                               \
+		if (in->nops != 2 || !gpr48(a))                                            \
+			return NULL;                                                       \
+		if (imm(b))                                                                \
+			return fx_##name##_ri;                                             \
+		if (gpr(b) && b->reg == X86_RCX && b->size == 1)                           \
+			return fx_##name##_rcl;                                            \
+		return NULL;                                                               \
+	} while (0)
+
 soft_handler soft_exec_fast_lookup(const struct soft_insn *in, bool mode64)
 {
 	const struct soft_operand *a = &in->op[0], *b = &in->op[1];
@@ -480,6 +549,9 @@ soft_handler soft_exec_fast_lookup(const struct soft_insn *in, bool mode64)
 			return NULL;
 		}
 		PICK3(cmp);
+	case ZYDIS_MNEMONIC_SHL: PICKSH(shl);
+	case ZYDIS_MNEMONIC_SHR: PICKSH(shr);
+	case ZYDIS_MNEMONIC_SAR: PICKSH(sar);
 	case ZYDIS_MNEMONIC_INC:
 		return in->nops == 1 && gpr48(a) ? fx_inc : NULL;
 	case ZYDIS_MNEMONIC_DEC:
