@@ -17,6 +17,16 @@ $(BENCH_OUT)/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_HOST_CFLAGS) -o $@ $<
 
+# The two tools that spawn and time a command share bench/lib/timed_child.c.
+TIMED_CHILD = bench/lib/timed_child.c bench/lib/timed_child.h
+$(BENCH_OUT)/spawn: bench/spawn.c $(TIMED_CHILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_HOST_CFLAGS) -o $@ $< bench/lib/timed_child.c
+
+$(BENCH_OUT)/boot/stamp: bench/boot/stamp.c $(TIMED_CHILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_HOST_CFLAGS) -o $@ $< bench/lib/timed_child.c
+
 $(BENCH_OUT)/guests/%.elf: bench/guests/%.c $(GUEST_RT_OBJS) $(GUEST_DIR)/rt/guest.ld
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(GUEST_RT_OBJS) $<

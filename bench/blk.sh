@@ -34,6 +34,7 @@
 # binary, e.g. an older build, run interleaved as "<accel>-base" for a
 # before/after comparison).
 set -u
+. "$(dirname "$0")/lib/stats.sh" || exit 1
 
 BUILD=${BUILD:-build}
 ROUNDS=${BLK_ROUNDS:-5}
@@ -179,15 +180,10 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# med KEY: "median [min..max]" of the values under KEY; medv KEY: the median.
-vals() { awk -v k="$1" '$1 == k { print $2 }' "$RES" | sort -g; }
-medv() { vals "$1" | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-med() {
-	local m
-	m=$(medv "$1")
-	[ -n "$m" ] || { echo "-"; return; }
-	echo "$m [$(vals "$1" | head -n1)..$(vals "$1" | tail -n1)]"
-}
+# med KEY: "median [min..max]" of the values under KEY, "-" if none; medv
+# KEY: the median, nothing if none (bench/lib/stats.sh).
+medv() { stats_summary "$RES" "$1" | awk '$4 { print $1 }'; }
+med() { stats_summary "$RES" "$1" | awk '{ print $4 ? $1 " [" $2 ".." $3 "]" : "-" }'; }
 for c in $CACHES; do
 	echo
 	echo "cache=$c: medians [min..max] of $ROUNDS rounds; MB/s (sequential, 1 MiB requests), IOPS (4 KiB random; randread1: one in flight)"

@@ -21,6 +21,7 @@
 # round. Runs are timed from outside by bench/boot/stamp (bench/spawn.c with
 # several markers and a time limit); nothing in isola or QEMU is instrumented.
 set -u
+. "$(dirname "$0")/lib/report.sh" || exit 1
 
 BUILD=${BUILD:-build}
 KIT=${BOOT_BENCH_KIT:-$BUILD/guestkit}
@@ -44,17 +45,17 @@ command -v "$QEMU" >/dev/null || die "$QEMU not found"
 grep -q __asan_init "$ISOLA" 2>/dev/null && die "$ISOLA is an ASan build: not a benchmark"
 case "$REPS$MIB" in *[!0-9]*) die "BOOT_BENCH_REPS and BOOT_BENCH_WORK_MIB are numbers" ;; esac
 mkdir -p "$BO" || exit 1
-for t in stamp tsckhz; do
-	if [ ! -x "$BO/$t" ] || [ "bench/boot/$t.c" -nt "$BO/$t" ]; then
-		cc -std=gnu11 -O2 -g -Wall -Wextra -D_GNU_SOURCE -o "$BO/$t" "bench/boot/$t.c" ||
-			die "building bench/boot/$t.c failed"
-	fi
-done
+make -s -f bench/bench.mk BUILD="$BUILD" "$BO/stamp" "$BO/tsckhz" >/dev/null ||
+	die "building bench/boot/stamp.c and tsckhz.c failed"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/isola-bootbench.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 RES=$TMP/results  # lines: <key> <value>, one per run and figure, in round order
 : >"$RES"
+# stats KEY: "median min max n" of the values under KEY; rratio A B: A/B
+# per round, median [min..max], "n/a" if a run failed (bench/lib/stats.sh).
+stats() { stats_summary "$RES" "$1"; }
+rratio() { stats_round_ratio "$RES" "$1" "$2" '%6.2f  [%.2f..%.2f]' "$REPS"; }
 RUNS=$BO/runs.txt # every run's stamp line, for a look afterwards
 : >"$RUNS"
 
@@ -154,36 +155,6 @@ done
 ELAPSED=$(($(date +%s) - START))
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# stats KEY: "median min max n" of the values recorded under KEY.
-stats() {
-	awk -v k="$1" '$1 == k { print $2 }' "$RES" | sort -g | awk '
-		{ v[++n] = $1 }
-		END {
-			if (!n) { print "nan nan nan 0"; exit }
-			m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-			print m, v[1], v[n], n
-		}'
-}
-# rratio A B: A/B per round (the i-th value of A over the i-th of B), median [min..max].
-# A failed run leaves its round out of the ratio only if it shifts the
-# pairing, so pairs are taken only when both sides have all their runs.
-rratio() {
-	local na nb
-	na=$(awk -v k="$1" '$1 == k' "$RES" | wc -l)
-	nb=$(awk -v k="$2" '$1 == k' "$RES" | wc -l)
-	if [ "$na" != "$REPS" ] || [ "$nb" != "$REPS" ]; then
-		echo "n/a (failed runs)"
-		return
-	fi
-	awk -v a="$1" -v b="$2" '$1 == a { x[na++] = $2 } $1 == b { y[nb++] = $2 }
-		END { for (i = 0; i < na && i < nb; i++) if (y[i] > 0) print x[i] / y[i] }' "$RES" |
-		sort -g | awk '{ v[++n] = $1 }
-		END {
-			if (!n) { print "nan"; exit }
-			m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-			printf "%6.2f  [%.2f..%.2f]", m, v[1], v[n]
-		}'
-}
 sec() { stats "$1" | awk '{ printf "%7.2f s [%.2f..%.2f]", $1 / 1e6, $2 / 1e6, $3 / 1e6 }'; }
 mib() { stats "$1" | awk '{ printf "%7.1f MiB [%.1f..%.1f]", $1 / 1024, $2 / 1024, $3 / 1024 }'; }
 raw() { stats "$1" | awk '{ printf "%7.2f s [%.2f..%.2f]", $1, $2, $3 }'; }
@@ -232,33 +203,8 @@ report() {
 		"/ $(stats isola.boot.sys | awk '{ printf "%.2f", $1 / 1e6 }') s," \
 		"QEMU $(stats qemu.boot.user | awk '{ printf "%.2f", $1 / 1e6 }')" \
 		"/ $(stats qemu.boot.sys | awk '{ printf "%.2f", $1 / 1e6 }') s"
-	if [ -s "$FAILS" ]; then
-		echo "Failed runs (left out of the figures):"
-		sed 's/^/  /' "$FAILS"
-	else
-		echo "Failed runs: none"
-	fi
+	report_failed_runs "$FAILS"
 }
 
-report | tee "$BO/results.txt"
-echo "(saved to $BO/results.txt; every run's raw line in $RUNS)" >&2
-
-if [ "$WRITE" = 1 ]; then
-	MD=BENCHMARKS.md
-	BEGIN='<!-- bench/boot.sh results: begin -->'
-	END='<!-- bench/boot.sh results: end -->'
-	grep -qF "$BEGIN" "$MD" 2>/dev/null && grep -qF "$END" "$MD" ||
-		die "$MD has no bench/boot.sh results markers; not written"
-	{
-		echo "$BEGIN"
-		echo '```'
-		cat "$BO/results.txt"
-		echo '```'
-		echo "$END"
-	} >"$TMP/block"
-	awk -v b="$BEGIN" -v e="$END" -v f="$TMP/block" '
-		$0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-		$0 == e { skip = 0; next }
-		!skip' "$MD" >"$TMP/md" && cat "$TMP/md" >"$MD"
-	echo "(results written into $MD)" >&2
-fi
+report_publish "$BO/results.txt" bench/boot.sh "$WRITE" "; every run's raw line in $RUNS" ||
+	die "BENCHMARKS.md has no bench/boot.sh results markers; not written"

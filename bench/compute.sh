@@ -29,6 +29,7 @@
 # run with only=none (the guest's set-up alone); both CPUs run the same
 # instructions, so instructions / median time is each one's rate.
 set -u
+. "$(dirname "$0")/lib/report.sh" || exit 1
 
 BUILD=${BUILD:-build}
 REPS=${COMPUTE_BENCH_REPS:-5}
@@ -53,12 +54,8 @@ command -v python3 >/dev/null || die "python3 not found (it computes the expecte
 grep -q __asan_init "$ISOLA" 2>/dev/null && die "$ISOLA is an ASan build: not a benchmark"
 [ -z "$BASELINE" ] || [ -x "$BASELINE" ] || die "COMPUTE_BENCH_BASELINE=$BASELINE: no such program"
 case "$REPS$WORK" in *[!0-9]*) die "COMPUTE_BENCH_REPS and COMPUTE_BENCH_WORK are numbers" ;; esac
-make -s -f bench/bench.mk BUILD="$BUILD" "$GUEST" >/dev/null || die "building $GUEST failed"
-mkdir -p "$BO" || exit 1
-if [ ! -x "$BO/stamp" ] || [ bench/boot/stamp.c -nt "$BO/stamp" ]; then
-	cc -std=gnu11 -O2 -g -Wall -Wextra -D_GNU_SOURCE -o "$BO/stamp" bench/boot/stamp.c ||
-		die "building bench/boot/stamp.c failed"
-fi
+make -s -f bench/bench.mk BUILD="$BUILD" "$GUEST" "$BO/stamp" >/dev/null ||
+	die "building $GUEST or $BO/stamp failed"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/isola-computebench.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
@@ -185,32 +182,10 @@ done
 ELAPSED=$(($(date +%s) - START))
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-stats() {
-	awk -v k="$1" '$1 == k { print $2 }' "$RES" | sort -g | awk '
-		{ v[++n] = $1 }
-		END {
-			if (!n) { print "nan nan nan 0"; exit }
-			m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-			print m, v[1], v[n], n
-		}'
-}
-rratio() {
-	local na nb
-	na=$(awk -v k="$1" '$1 == k' "$RES" | wc -l)
-	nb=$(awk -v k="$2" '$1 == k' "$RES" | wc -l)
-	if [ "$na" != "$REPS" ] || [ "$nb" != "$REPS" ]; then
-		echo "n/a (failed runs)"
-		return
-	fi
-	awk -v a="$1" -v b="$2" '$1 == a { x[na++] = $2 } $1 == b { y[nb++] = $2 }
-		END { for (i = 0; i < na && i < nb; i++) if (y[i] > 0) print x[i] / y[i] }' "$RES" |
-		sort -g | awk '{ v[++n] = $1 }
-		END {
-			if (!n) { print "nan"; exit }
-			m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-			printf "%6.2f  [%.2f..%.2f]", m, v[1], v[n]
-		}'
-}
+# stats KEY: "median min max n"; rratio A B: A/B per round, median [min..max]
+# (bench/lib/stats.sh).
+stats() { stats_summary "$RES" "$1"; }
+rratio() { stats_round_ratio "$RES" "$1" "$2" '%6.2f  [%.2f..%.2f]' "$REPS"; }
 sec() { stats "$1" | awk '{ printf "%7.3f s [%.3f..%.3f]", $1 / 1e6, $2 / 1e6, $3 / 1e6 }'; }
 # mips KEY INSNS: million guest instructions per second at the median time.
 mips() { stats "$1" | awk -v n="$2" '{ printf "%8.1f M/s", ($1 > 0 ? n / $1 : 0) }'; }
@@ -256,33 +231,9 @@ report() {
 				"$(mips "base.$n.cpu" "${INSNS[$n]}")"
 		done
 	fi
-	if [ -s "$FAILS" ]; then
-		echo "Failed runs (left out of the figures):"
-		sed 's/^/  /' "$FAILS"
-	else
-		echo "Failed runs: none"
-	fi
+	report_failed_runs "$FAILS"
 }
 
-report | tee "$BUILD/bench/compute-results.txt"
-echo "(saved to $BUILD/bench/compute-results.txt; every run's raw line in $RUNS)" >&2
-
-if [ "$WRITE" = 1 ]; then
-	MD=BENCHMARKS.md
-	BEGIN='<!-- bench/compute.sh results: begin -->'
-	END='<!-- bench/compute.sh results: end -->'
-	grep -qF "$BEGIN" "$MD" 2>/dev/null && grep -qF "$END" "$MD" ||
-		die "$MD has no bench/compute.sh results markers; not written"
-	{
-		echo "$BEGIN"
-		echo '```'
-		cat "$BUILD/bench/compute-results.txt"
-		echo '```'
-		echo "$END"
-	} >"$TMP/block"
-	awk -v b="$BEGIN" -v e="$END" -v f="$TMP/block" '
-		$0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-		$0 == e { skip = 0; next }
-		!skip' "$MD" >"$TMP/md" && cat "$TMP/md" >"$MD"
-	echo "(results written into $MD)" >&2
-fi
+report_publish "$BUILD/bench/compute-results.txt" bench/compute.sh "$WRITE" \
+	"; every run's raw line in $RUNS" ||
+	die "BENCHMARKS.md has no bench/compute.sh results markers; not written"

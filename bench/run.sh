@@ -15,6 +15,7 @@
 # configuration once), and is reported as median [min..max]. Timed runs are
 # not traced: bench/spawn times them from outside. strace runs apart, after.
 set -u
+. "$(dirname "$0")/lib/report.sh" || exit 1
 
 BUILD=${BUILD:-build}
 REPS=${BENCH_REPS:-9}
@@ -117,16 +118,8 @@ image_kb() {
 	echo $(((total + 4095) / 4096 * 4))
 }
 
-# stats KEY: "median min max" of the values recorded under KEY.
-stats() {
-	awk -v k="$1" '$1 == k { print $2 }' "$RES" | sort -g | awk '
-		{ v[++n] = $1 }
-		END {
-			if (!n) { print "nan nan nan"; exit }
-			m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-			print m, v[1], v[n]
-		}'
-}
+# stats KEY: "median min max n" of the values recorded under KEY (bench/lib/stats.sh).
+stats() { stats_summary "$RES" "$1"; }
 med() { stats "$1" | cut -d' ' -f1; }
 
 # Per-round derived values: (t(2N) - t(N)) / N from one round's pair of
@@ -249,16 +242,7 @@ mib() { # KEY: "median [min..max]" in MiB, from KiB
 # rratio A B: the ratio A/B per round (the i-th value of A over the i-th of
 # B: both ran in the same round, under the same host load), as
 # "median [min..max]".
-rratio() {
-	awk -v a="$1" -v b="$2" '$1 == a { x[na++] = $2 } $1 == b { y[nb++] = $2 }
-		END { for (i = 0; i < na && i < nb; i++) if (y[i] > 0) print x[i] / y[i] }' "$RES" |
-		sort -g | awk '{ v[++n] = $1 }
-		END {
-			if (!n) { print "nan"; exit }
-			m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-			printf "%.2f [%.2f..%.2f]", m, v[1], v[n]
-		}'
-}
+rratio() { stats_round_ratio "$RES" "$1" "$2" '%.2f [%.2f..%.2f]'; }
 msv() { awk -v v="$(med "$1")" 'BEGIN { printf "%.2f", v / 1e3 }'; }
 
 row() { printf '  %-50s %s\n' "$1" "$2"; }
@@ -345,21 +329,7 @@ report | tee "$BO/results.txt"
 echo "(saved to $BO/results.txt)"
 
 if [ "$WRITE" = 1 ]; then
-	MD=BENCHMARKS.md
-	BEGIN='<!-- bench/run.sh foundation results: begin -->'
-	END='<!-- bench/run.sh foundation results: end -->'
-	grep -qF "$BEGIN" "$MD" 2>/dev/null && grep -qF "$END" "$MD" ||
-		die "$MD has no results markers; not written"
-	{
-		echo "$BEGIN"
-		echo '```'
-		cat "$BO/results.txt"
-		echo '```'
-		echo "$END"
-	} >"$TMP/block"
-	awk -v b="$BEGIN" -v e="$END" -v f="$TMP/block" '
-		$0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-		$0 == e { skip = 0; next }
-		!skip' "$MD" >"$TMP/md" && cat "$TMP/md" >"$MD"
-	echo "(results written into $MD)"
+	md_results_block BENCHMARKS.md "bench/run.sh foundation" "$BO/results.txt" ||
+		die "BENCHMARKS.md has no bench/run.sh foundation results markers; not written"
+	echo "(results written into BENCHMARKS.md)"
 fi

@@ -29,31 +29,18 @@
  *   -t SEC   time limit (default: none)       -m STR   a marker (up to 8) */
 #include <errno.h>
 #include <dirent.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "../lib/timed_child.h"
 
 #define MAX_MARKERS 8
 #define MAX_MARKER_LEN 255
 #define CHUNK 65536
-
-extern char **environ;
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
 
 /* CPU time of every thread of pid so far, in microseconds; -1 if unknown. */
 static double child_cpu_us(pid_t pid)
@@ -115,6 +102,7 @@ int main(int argc, char **argv)
 	double t_marker[MAX_MARKERS], cpu_marker[MAX_MARKERS];
 	size_t nmark = 0, maxlen = 0;
 	double limit_s = 0;
+	struct timed_child c;
 	int opt;
 
 	while ((opt = getopt(argc, argv, "+o:e:t:m:")) != -1) {
@@ -137,37 +125,12 @@ int main(int argc, char **argv)
 	if (optind >= argc)
 		usage();
 
-	int out_fd = -1;
-	if (out_path) {
-		out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (out_fd < 0) {
-			perror(out_path);
-			return 2;
-		}
-	}
-	int p[2];
-	if (pipe2(p, O_CLOEXEC)) {
-		perror("pipe2");
+	if (timed_child_start(&c, "stamp", out_path, err_path, &argv[optind]))
 		return 2;
-	}
+	pid_t pid = c.pid;
+	double t0 = c.t0;
 
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	pid_t pid;
-	double t0 = now_us();
-	int e = posix_spawnp(&pid, argv[optind], &fa, NULL, &argv[optind], environ);
-	if (e) {
-		fprintf(stderr, "stamp: %s: %s\n", argv[optind], strerror(e));
-		return 2;
-	}
-	close(p[1]);
-
-	double t_first = -1, deadline = limit_s > 0 ? t0 + limit_s * 1e6 : 0, t_kill = 0;
-	unsigned long long bytes = 0;
+	double deadline = limit_s > 0 ? t0 + limit_s * 1e6 : 0, t_kill = 0;
 	int timed_out = 0;
 	/* A marker may straddle two reads: keep the last maxlen-1 bytes. */
 	static char buf[CHUNK + MAX_MARKER_LEN];
@@ -187,7 +150,7 @@ int main(int argc, char **argv)
 				break;
 			}
 			double until = timed_out ? t_kill : deadline;
-			struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+			struct pollfd pfd = { .fd = c.pipe_fd, .events = POLLIN };
 			int ms = (int)((until - t) / 1e3) + 1;
 			int r = poll(&pfd, 1, ms);
 			if (r < 0 && errno != EINTR) {
@@ -197,19 +160,13 @@ int main(int argc, char **argv)
 			if (r <= 0)
 				continue;
 		}
-		ssize_t n = read(p[0], buf + keep, CHUNK);
+		ssize_t n = read(c.pipe_fd, buf + keep, CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		double t = now_us();
-		if (t_first < 0)
-			t_first = t;
-		bytes += (unsigned long long)n;
-		if (out_fd >= 0 && write(out_fd, buf + keep, (size_t)n) != n) {
-			perror("write");
-			out_fd = -1;
-		}
+		timed_child_got(&c, buf + keep, (size_t)n, t);
 		size_t have = keep + (size_t)n;
 		double cpu = -2;
 		for (size_t i = 0; i < nmark; i++)
@@ -223,23 +180,15 @@ int main(int argc, char **argv)
 		memmove(buf, buf + have - keep, keep);
 	}
 
-	int status;
-	struct rusage ru;
-	while (wait4(pid, &status, 0, &ru) < 0) {
-		if (errno != EINTR) {
-			perror("wait4");
-			return 2;
-		}
-	}
-	double t_exit = now_us();
-	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	double user = ru.ru_utime.tv_sec * 1e6 + ru.ru_utime.tv_usec;
-	double sys = ru.ru_stime.tv_sec * 1e6 + ru.ru_stime.tv_usec;
+	if (timed_child_reap(&c))
+		return 2;
+	double user = c.ru.ru_utime.tv_sec * 1e6 + c.ru.ru_utime.tv_usec;
+	double sys = c.ru.ru_stime.tv_sec * 1e6 + c.ru.ru_stime.tv_usec;
 
 	printf("first_byte_us=%.1f exit_us=%.1f user_us=%.0f sys_us=%.0f maxrss_kb=%ld status=%d "
 	       "bytes=%llu timed_out=%d",
-	       t_first < 0 ? -1 : t_first - t0, t_exit - t0, user, sys, ru.ru_maxrss, code, bytes,
-	       timed_out);
+	       c.t_first < 0 ? -1 : c.t_first - t0, c.t_exit - t0, user, sys, c.ru.ru_maxrss,
+	       c.code, c.bytes, timed_out);
 	for (size_t i = 0; i < nmark; i++)
 		printf(" mark%zu_us=%.1f", i + 1, t_marker[i] < 0 ? -1 : t_marker[i] - t0);
 	for (size_t i = 0; i < nmark; i++)
