@@ -1,6 +1,6 @@
 /* Differential testing of the soft CPU against the host CPU (issue 3, oracle 3).
  *
- * gen.c generates a seeded random user-mode instruction sequence; native.c
+ * gen*.c generate a seeded random user-mode instruction sequence; native.c
  * runs it on the host in this process, soft.c on a soft vCPU at CPL 3; both
  * start from the same state with the same scratch page at the same linear
  * address and stop at the UD2 that ends every sequence (or at the first
