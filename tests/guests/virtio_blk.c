@@ -28,31 +28,8 @@
  * RDTSC and printed with the TSC rate (CPUID 0x40000010 if the hypervisor
  * gives it, else tsc_khz= from the command line). */
 #include "rt/lib.h"
+#include "rt/virtio_mmio.h"
 
-#define VIRTIO_MAGIC 0x74726976u
-#define R_MAGIC 0x000
-#define R_VERSION 0x004
-#define R_DEVICE_ID 0x008
-#define R_DEV_FEATURES 0x010
-#define R_DEV_FEATURES_SEL 0x014
-#define R_DRV_FEATURES 0x020
-#define R_DRV_FEATURES_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_STATUS 0x070
-#define R_QUEUE_DESC 0x080
-#define R_QUEUE_DRIVER 0x090
-#define R_QUEUE_DEVICE 0x0a0
-#define R_CONFIG 0x100
-#define S_ACK 1
-#define S_DRIVER 2
-#define S_DRIVER_OK 4
-#define S_FEATURES_OK 8
-#define S_NEEDS_RESET 0x40
-#define S_FAILED 0x80
 
 #define F_BLK_SIZE_MAX 1
 #define F_BLK_SEG_MAX 2
@@ -334,8 +311,6 @@ static void fill_b(uint64_t buf, uint64_t sector, unsigned n)
 #define LAPIC_SVR 0xf0
 #define LAPIC_IRR 0x200
 #define IRQ_VECTOR 0x51
-#define R_INT_STATUS 0x060
-#define R_INT_ACK 0x064
 
 static void ioapic_write(uint32_t reg, uint32_t v)
 {

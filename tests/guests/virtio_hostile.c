@@ -11,34 +11,10 @@
  * come back on reset, and isola must survive. All DMA the device may do
  * lands in a scratch area of this guest, never on its code. */
 #include "rt/lib.h"
+#include "rt/virtio_mmio.h"
 
-#define VIRTIO_MAGIC 0x74726976u
 #define WINDOW 0x200u
 #define MAX_DEVICES 32
-#define R_MAGIC 0x000
-#define R_VERSION 0x004
-#define R_DEVICE_ID 0x008
-#define R_DEV_FEATURES 0x010
-#define R_DEV_FEATURES_SEL 0x014
-#define R_DRV_FEATURES 0x020
-#define R_DRV_FEATURES_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_INT_STATUS 0x060
-#define R_INT_ACK 0x064
-#define R_STATUS 0x070
-#define R_QUEUE_DESC 0x080
-#define R_QUEUE_DRIVER 0x090
-#define R_QUEUE_DEVICE 0x0a0
-#define R_CONFIG 0x100
-#define S_ACK 1
-#define S_DRIVER 2
-#define S_DRIVER_OK 4
-#define S_FEATURES_OK 8
-#define S_NEEDS_RESET 0x40
 #define D_NEXT 1
 #define D_WRITE 2
 #define D_INDIRECT 4
