@@ -30,22 +30,13 @@ S=linux/health
 MEM_MIB=512
 MODEL="Isola soft CPU"
 
-if [ ! -f "$KIT/vmlinuz" ] || [ ! -f "$KIT/initrd.img" ] ||
-   [ ! -x "$KIT/rootfs-busybox/bin/busybox" ]; then
-	echo "SKIP: $S/all (no guest kit in $KIT: make guestkit)"
+. tests/integration/lib/linux_guest.sh
+linux_guest_ready "$S" || exit 0
+if [ ! -x "$KIT/rootfs-busybox/bin/busybox" ]; then
+	echo "SKIP: $S/all (no busybox tree in $KIT: make guestkit)"
 	exit 0
 fi
-if [ ! -x "$ISOLA" ]; then
-	echo "FAIL: $S/all (no $ISOLA)"
-	exit 0
-fi
-if grep -q __asan_init "$ISOLA" 2>/dev/null; then
-	if [ "${LINUX_SOFT_SANITIZED:-0}" != 1 ]; then
-		echo "SKIP: $S/all (isola is built with ASan: LINUX_SOFT_SANITIZED=1 boots Linux anyway, in minutes)"
-		exit 0
-	fi
-	TIMEOUT=${LINUX_SOFT_TIMEOUT:-1200}
-fi
+[ "$LINUX_GUEST_SANITIZED" = 1 ] && TIMEOUT=${LINUX_SOFT_TIMEOUT:-1200}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -21,23 +21,11 @@ TIMEOUT=${LINUX_SOFT_TIMEOUT:-240}
 CPUS_LIST=${LINUX_SOFT_CPUS:-1}
 S=linux/soft
 
-if [ ! -f "$KIT/vmlinuz" ] || [ ! -f "$KIT/initrd.img" ]; then
-	echo "SKIP: $S/all (no guest kit in $KIT: make guestkit)"
-	exit 0
-fi
-if [ ! -x "$ISOLA" ]; then
-	echo "FAIL: $S/all (no $ISOLA)"
-	exit 0
-fi
+. tests/integration/lib/linux_guest.sh
+linux_guest_ready "$S" || exit 0
 # Under AddressSanitizer the boot takes ~4 minutes of CPU (6 of wall time
-# here): only on request, with a timeout to match.
-if grep -q __asan_init "$ISOLA" 2>/dev/null; then
-	if [ "${LINUX_SOFT_SANITIZED:-0}" != 1 ]; then
-		echo "SKIP: $S/all (isola is built with ASan: LINUX_SOFT_SANITIZED=1 boots Linux anyway, in minutes)"
-		exit 0
-	fi
-	TIMEOUT=${LINUX_SOFT_TIMEOUT:-900}
-fi
+# here): a timeout to match.
+[ "$LINUX_GUEST_SANITIZED" = 1 ] && TIMEOUT=${LINUX_SOFT_TIMEOUT:-900}
 release=$(sed -n 's/^kernel_release=//p' "$KIT/manifest.txt" 2>/dev/null)
 
 out=$(mktemp)

@@ -13,19 +13,10 @@ ISOLA=$BUILD/isola
 TIMEOUT=${ROOT_DISK_TIMEOUT:-300}
 S=root-disk
 
-if [ ! -f "$KIT/vmlinuz" ] || [ ! -f "$KIT/initrd.img" ]; then
-	echo "SKIP: $S/all (no guest kit in $KIT: make guestkit)"
-	exit 0
-fi
+. tests/integration/lib/linux_guest.sh
+linux_guest_ready "$S" || exit 0
 if ! command -v mke2fs >/dev/null || ! command -v debugfs >/dev/null; then
 	echo "SKIP: $S/all (e2fsprogs is not installed)"
-	exit 0
-fi
-case "$("$ISOLA" run --accel soft --kernel /nonexistent 2>&1 </dev/null)" in
-*"--accel soft:"*) echo "SKIP: $S/all (no soft CPU in this build)"; exit 0 ;;
-esac
-if grep -q __asan_init "$ISOLA" 2>/dev/null && [ "${LINUX_SOFT_SANITIZED:-0}" != 1 ]; then
-	echo "SKIP: $S/all (sanitizer build: set LINUX_SOFT_SANITIZED=1 to run it)"
 	exit 0
 fi
 
